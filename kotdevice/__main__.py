@@ -1,0 +1,3 @@
+from kotdevice.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands: one module each, with ``register(subparsers)`` setting ``func``."""
