@@ -19,7 +19,7 @@ venv: $(BIN)/python
 
 run-deps: venv
 	@./.ci/apt-ensure $(RUN_APT) || echo "note: Mosquitto not installed; an embedded broker will be used" >&2
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[local]'
 
 test-deps: venv
 	./.ci/apt-ensure $(TEST_APT)
