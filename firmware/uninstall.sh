@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Remove what firmware/install.sh installed. Idempotent.
+# Keeps the data and anything an admin may have edited -- /etc/kotdevice (config, kiosk.env),
+# /var/lib/kotdevice (the session store), the kotdevice user, the broker's ACL, password file
+# and certificates -- unless KOT_PURGE=1.
+# Same environment variables as install.sh (KOT_ROOT, KOT_PREFIX, KOT_SYSTEMCTL, ...);
+# KOT_USERDEL=userdel is used only with KOT_PURGE=1.
+set -euo pipefail
+
+root="${KOT_ROOT:-/}"
+root="${root%/}"
+prefix="${KOT_PREFIX:-/opt/kotdevice}"
+etc_dir="${KOT_ETC:-/etc/kotdevice}"
+unit_dir="${KOT_UNIT_DIR:-/etc/systemd/system}"
+systemctl="${KOT_SYSTEMCTL:-systemctl}"
+userdel="${KOT_USERDEL:-userdel}"
+getent="${KOT_GETENT:-getent}"
+purge="${KOT_PURGE:-0}"
+
+say() { echo "kotdevice-uninstall: $*" >&2; }
+
+if [[ -z "$root" && "$(id -u)" != 0 ]]; then
+    echo "kotdevice-uninstall: error: run as root (sudo $0)" >&2
+    exit 1
+fi
+
+units=()
+for u in kotdevice.service kotdevice-kiosk.service; do
+    [[ -e "$root$unit_dir/$u" ]] && units+=("$u")
+done
+if ((${#units[@]})); then
+    if [[ -z "$root" ]]; then
+        "$systemctl" disable --now "${units[@]}" || true
+    else
+        "$systemctl" --root="$root" disable "${units[@]}" || true
+    fi
+fi
+
+rm_f() {
+    local f
+    for f in "$@"; do
+        if [[ -e "$f" || -L "$f" ]]; then
+            rm -rf -- "$f"
+            say "removed $f"
+        fi
+    done
+}
+
+rm_f "$root$unit_dir/kotdevice.service" "$root$unit_dir/kotdevice-kiosk.service" \
+    "$root/etc/xdg/autostart/kotdevice-kiosk-browser.desktop" \
+    "$root/etc/modules-load.d/kotdevice.conf" \
+    "$root/etc/mosquitto/conf.d/kotdevice.conf" \
+    "$root$prefix"
+
+# Drop our block from the boot config; the rest of the file is untouched.
+for cfg in "$root/boot/firmware/config.txt" "$root/boot/config.txt"; do
+    if [[ -f "$cfg" ]] && grep -qx "# BEGIN kotdevice (firmware/install.sh)" "$cfg"; then
+        tmp="$(mktemp)"
+        awk '$0=="# BEGIN kotdevice (firmware/install.sh)"{skip=1} !skip{print} $0=="# END kotdevice"{skip=0}' \
+            "$cfg" >"$tmp"
+        cat "$tmp" >"$cfg"
+        rm -f "$tmp"
+        say "removed the kotdevice block from $cfg"
+    fi
+done
+
+if [[ "$purge" == 1 ]]; then
+    rm_f "$root$etc_dir" "$root/var/lib/kotdevice" "$root/var/cache/kotdevice" \
+        "$root/etc/mosquitto/kotdevice"
+    if "$getent" passwd kotdevice >/dev/null; then
+        "$userdel" kotdevice
+        say "removed user kotdevice"
+    fi
+fi
+
+if [[ -z "$root" ]]; then
+    "$systemctl" daemon-reload
+    # Mosquitto falls back to Debian's default config without our conf.d file.
+    if "$systemctl" is-active --quiet mosquitto.service; then
+        "$systemctl" restart mosquitto.service || true
+    fi
+fi
+say "done (purge=$purge)"

@@ -1,0 +1,490 @@
+"""Numba kernel of the motion engine's per-sample work (see ``engine.py``).
+
+One function walks a chunk in order over a small float64 state vector, so any split of a
+stream into chunks gives bit-identical results. Per sample it:
+
+1. learns the mount: the principal axis of the gyro (projected perpendicular to "up", so the
+   yaw and most of the axial strap jitter drop out) is the knee's flexion axis = the leg's
+   lateral ("right") axis in the sensor frame. A long window (stable) and a short window
+   (re-adjusted strap) are kept; a short-window axis far from the long one re-learns.
+2. projects the fusion's up vector onto the sagittal / frontal planes -> the angles;
+3. low-passes the angle and runs a hysteresis turning-point detector on it. Turning points
+   (plus per-segment statistics) go to an event buffer that the Python layer turns into
+   reps and sets; there are only a few per second, so Python's cost there is negligible.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+RAD2DEG = 180.0 / math.pi
+
+# ---- state layout (float64) ------------------------------------------------------------
+R = 0            # 3: lateral ("right") axis in the sensor frame, as used for the angles
+P = 3            # 3: power-iteration vector of the long scatter matrix
+PS = 6           # 3: power-iteration vector of the short scatter matrix
+SL = 9           # 6: long gyro scatter (xx, xy, xz, yy, yz, zz), deg^2/s
+SS = 15          # 6: short gyro scatter
+MT_L = 21        # motion seconds in the long window
+MT_S = 22        # motion seconds in the short window (decays)
+LEARNED = 23     # 1 once the axis is learned (or a saved mount was given)
+LAST_RELEARN = 24
+LAST_T = 25
+F1 = 26          # first low-pass stage of the tibial angle
+F2 = 27          # detection angle (second stage)
+INIT_F = 28
+DIR = 29         # 0 = looking for the first swing, +1 seeking a max, -1 seeking a min
+EXT = 30         # running extreme in the current direction (dir * angle)
+EXT_REF = 31     # value at which EXT_T was last moved (arrival within tol)
+EXT_T = 32
+T_LAST = 33      # last time within tol of the running extreme
+SET_REF = 34     # settle detector reference value
+SET_START = 35
+SETTLED = 36
+SETTLED_V = 37
+PREV_EXT = 38    # last emitted opposite extreme (as an angle, not dir-scaled)
+AMP = 39         # typical swing size (deg)
+RAW_EXT = 40     # running extreme of the unfiltered angle (dir-scaled)
+FRONT_EXT = 41   # frontal angle at the running extreme
+SEG_RPOS = 42    # max positive sagittal rate in the segment (dps)
+SEG_RNEG = 43    # max negative sagittal rate magnitude (dps)
+SEG_ACC = 44     # max ||a| - 1 g| in the segment
+SEG_FMAX = 45
+SEG_FMIN = 46
+MIN_V = 47       # dir = 0 bookkeeping
+MIN_T = 48
+MIN_TL = 49
+MAX_V = 50
+MAX_T = 51
+MAX_TL = 52
+LAST_ANG = 53
+LAST_FRO = 54
+FR1 = 55         # frontal low-pass
+FR2 = 56
+MIN_RAW = 57
+MAX_RAW = 58
+MIN_FR = 59
+MAX_FR = 60
+N_MOUNT = 61     # count of mount changes (for the Python side's bookkeeping)
+PREV_V = 62      # previous detection-angle sample (for its speed)
+STATE_SIZE = 63
+
+# ---- settings layout ---------------------------------------------------------------------
+C_W_MIN = 0          # dps: gyro (perpendicular to up) above this is "motion" for learning
+C_TAU_LONG = 1       # s of motion
+C_TAU_SHORT = 2
+C_ADOPT_MT = 3       # s of motion before the first learned axis is used
+C_PLANAR = 4         # lambda1 / trace needed to adopt / refine the axis
+C_RELEARN_COS = 5    # cos of the angle that means "re-adjusted"
+C_RELEARN_PLANAR = 6
+C_RELEARN_MT = 7
+C_RELEARN_COOLDOWN = 8
+C_TAU_DET = 9        # s: each of the two low-pass stages of the detection angle
+C_H_MIN = 10         # deg: smallest hysteresis
+C_H_REL = 11         # hysteresis as a fraction of the typical swing
+C_H_MAX = 12
+C_TOL_MIN = 13       # deg: arrival/leave band around an extreme
+C_TOL_REL = 14
+C_SETTLE_MIN = 15    # deg
+C_SETTLE_T = 16      # s: an extreme held this long is reported without waiting to leave it
+C_AMP_TAU = 17       # s: the typical swing decays toward the floor between sets
+C_GAP = 18           # s: a dt above this resets the low-passes
+C_LEARN = 19         # 1 = learn/refine the mount automatically
+C_ARRIVE_DPS = 20    # an extreme 'arrives' while the angle still moves faster than this
+C_SIZE = 21
+
+# ---- event buffer columns ----------------------------------------------------------------
+E_KIND = 0       # +1 max, -1 min
+E_HOW = 1        # 0 = confirmed by leaving, 1 = confirmed by holding (settled), 2 = left after settling
+E_T = 2          # time of the extreme
+E_V = 3          # detection-angle value at the extreme
+E_TCONF = 4      # sample time of the confirmation (when it became known)
+E_TFIRST = 5     # arrival: first time within tol of the extreme
+E_TLAST = 6      # leave: last time within tol of the extreme (at confirmation)
+E_RAW = 7        # extreme of the unfiltered angle in this phase
+E_FRONT = 8      # frontal angle at the extreme
+E_RPOS = 9       # segment stats (since the previous reported extreme)
+E_RNEG = 10
+E_ACC = 11
+E_FMAX = 12
+E_FMIN = 13
+E_H = 14         # hysteresis in force
+E_KIND_MOUNT = 15  # rows with E_KIND == 0 are mount changes: E_HOW = 0 initial, 1 readjusted
+E_NCOL = 16
+
+
+def new_state() -> np.ndarray:
+    s = np.zeros(STATE_SIZE)
+    s[R + 1] = 1.0  # nominal mount: +Y is the wearer's right
+    s[P + 1] = 1.0
+    s[PS + 1] = 1.0
+    s[LAST_T] = np.nan
+    s[LAST_RELEARN] = -1e9
+    return s
+
+
+@njit(cache=True, inline="always")
+def _sym_mul(S, o, x, y, z):
+    return (S[o] * x + S[o + 1] * y + S[o + 2] * z,
+            S[o + 1] * x + S[o + 3] * y + S[o + 4] * z,
+            S[o + 2] * x + S[o + 4] * y + S[o + 5] * z)
+
+
+@njit(cache=True)
+def _power_step(st, so, po):
+    """One power iteration of the scatter at so on the vector at po; returns lambda1/trace."""
+    x, y, z = _sym_mul(st, so, st[po], st[po + 1], st[po + 2])
+    n = math.sqrt(x * x + y * y + z * z)
+    tr = st[so] + st[so + 3] + st[so + 5]
+    if n <= 1e-12 or tr <= 1e-12:
+        return 0.0
+    st[po] = x / n
+    st[po + 1] = y / n
+    st[po + 2] = z / n
+    # Rayleigh quotient of the unit vector = lambda1 estimate
+    return n / tr
+
+
+@njit(cache=True)
+def _adopt(st, po, ux, uy, uz):
+    """R <- vector at po, signed so that forward = up x right points out of the skin (+Z)."""
+    x = st[po]
+    y = st[po + 1]
+    z = st[po + 2]
+    fz = ux * y - uy * x
+    if abs(fz) > 0.2:
+        if fz < 0:
+            x, y, z = -x, -y, -z
+    elif x * st[R] + y * st[R + 1] + z * st[R + 2] < 0:
+        x, y, z = -x, -y, -z
+    st[R] = x
+    st[R + 1] = y
+    st[R + 2] = z
+
+
+@njit(cache=True)
+def _emit(ev, ne, kind, how, st, t_conf, h):
+    if ne >= ev.shape[0]:
+        return ne
+    d = st[DIR]
+    ev[ne, E_KIND] = kind
+    ev[ne, E_HOW] = how
+    ev[ne, E_T] = st[EXT_T]
+    ev[ne, E_V] = d * st[EXT]
+    ev[ne, E_TCONF] = t_conf
+    ev[ne, E_TFIRST] = st[EXT_T]
+    ev[ne, E_TLAST] = st[T_LAST]
+    ev[ne, E_RAW] = d * st[RAW_EXT]
+    ev[ne, E_FRONT] = st[FRONT_EXT]
+    ev[ne, E_RPOS] = st[SEG_RPOS]
+    ev[ne, E_RNEG] = st[SEG_RNEG]
+    ev[ne, E_ACC] = st[SEG_ACC]
+    ev[ne, E_FMAX] = st[SEG_FMAX]
+    ev[ne, E_FMIN] = st[SEG_FMIN]
+    ev[ne, E_H] = h
+    return ne + 1
+
+
+@njit(cache=True)
+def _reset_seg(st, fr):
+    st[SEG_RPOS] = 0.0
+    st[SEG_RNEG] = 0.0
+    st[SEG_ACC] = 0.0
+    st[SEG_FMAX] = fr
+    st[SEG_FMIN] = fr
+
+
+@njit(cache=True)
+def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
+    """Walk one chunk. Writes the angles (n,) and the sagittal rate (n,); appends turning
+    points and mount changes to ``ev``; returns the number of rows written."""
+    ne = 0
+    n = t_s.shape[0]
+    for i in range(n):
+        t = t_s[i]
+        ux = up[i, 0]
+        uy = up[i, 1]
+        uz = up[i, 2]
+        if not (math.isfinite(ux) and math.isfinite(uy) and math.isfinite(uz)):
+            # the fusion skipped this sample: hold the outputs
+            ang_out[i] = st[LAST_ANG]
+            fro_out[i] = st[LAST_FRO]
+            rate_out[i] = 0.0
+            continue
+        last_t = st[LAST_T]
+        dt = 0.0
+        first = not math.isfinite(last_t)
+        if not first:
+            dt = t - last_t
+            if dt < 0.0:
+                dt = 0.0
+        st[LAST_T] = t
+        gap = first or dt > cfg[C_GAP]
+        if gap:
+            dt = 0.0
+        wx = gyr[i, 0]
+        wy = gyr[i, 1]
+        wz = gyr[i, 2]
+        if not (math.isfinite(wx) and math.isfinite(wy) and math.isfinite(wz)):
+            wx = 0.0
+            wy = 0.0
+            wz = 0.0
+
+        # ---- 1. mount learning ----------------------------------------------------------
+        wu = wx * ux + wy * uy + wz * uz
+        px = wx - wu * ux
+        py = wy - wu * uy
+        pz = wz - wu * uz
+        wp2 = px * px + py * py + pz * pz
+        if cfg[C_LEARN] > 0.0 and dt > 0.0 and wp2 > cfg[C_W_MIN] * cfg[C_W_MIN]:
+            dl = math.exp(-dt / cfg[C_TAU_LONG])
+            ds = math.exp(-dt / cfg[C_TAU_SHORT])
+            for k in range(6):
+                st[SL + k] *= dl
+                st[SS + k] *= ds
+            st[SL] += px * px * dt
+            st[SL + 1] += px * py * dt
+            st[SL + 2] += px * pz * dt
+            st[SL + 3] += py * py * dt
+            st[SL + 4] += py * pz * dt
+            st[SL + 5] += pz * pz * dt
+            st[SS] += px * px * dt
+            st[SS + 1] += px * py * dt
+            st[SS + 2] += px * pz * dt
+            st[SS + 3] += py * py * dt
+            st[SS + 4] += py * pz * dt
+            st[SS + 5] += pz * pz * dt
+            st[MT_L] += dt
+            st[MT_S] = st[MT_S] * ds + dt
+            pl = _power_step(st, SL, P)
+            ps = _power_step(st, SS, PS)
+            if st[LEARNED] == 0.0:
+                if st[MT_L] >= cfg[C_ADOPT_MT] and pl >= cfg[C_PLANAR]:
+                    _adopt(st, P, ux, uy, uz)
+                    st[LEARNED] = 1.0
+                    st[N_MOUNT] += 1.0
+                    if ne < ev.shape[0]:
+                        ev[ne, :] = 0.0
+                        ev[ne, E_KIND] = 0.0
+                        ev[ne, E_HOW] = 0.0
+                        ev[ne, E_T] = t
+                        ev[ne, E_TCONF] = t
+                        ev[ne, E_V] = st[R]
+                        ev[ne, E_RAW] = st[R + 1]
+                        ev[ne, E_FRONT] = st[R + 2]
+                        ne += 1
+            else:
+                cs = abs(st[PS] * st[R] + st[PS + 1] * st[R + 1] + st[PS + 2] * st[R + 2])
+                if (st[MT_S] >= cfg[C_RELEARN_MT] and ps >= cfg[C_RELEARN_PLANAR]
+                        and cs < cfg[C_RELEARN_COS]
+                        and t - st[LAST_RELEARN] >= cfg[C_RELEARN_COOLDOWN]):
+                    for k in range(6):
+                        st[SL + k] = st[SS + k]
+                    st[P] = st[PS]
+                    st[P + 1] = st[PS + 1]
+                    st[P + 2] = st[PS + 2]
+                    st[MT_L] = st[MT_S]
+                    st[LAST_RELEARN] = t
+                    _adopt(st, P, ux, uy, uz)
+                    st[N_MOUNT] += 1.0
+                    if ne < ev.shape[0]:
+                        ev[ne, :] = 0.0
+                        ev[ne, E_HOW] = 1.0
+                        ev[ne, E_T] = t
+                        ev[ne, E_TCONF] = t
+                        ev[ne, E_V] = st[R]
+                        ev[ne, E_RAW] = st[R + 1]
+                        ev[ne, E_FRONT] = st[R + 2]
+                        ne += 1
+                elif pl >= cfg[C_PLANAR]:
+                    _adopt(st, P, ux, uy, uz)
+
+        # ---- 2. angles --------------------------------------------------------------------
+        rx = st[R]
+        ry = st[R + 1]
+        rz = st[R + 2]
+        ru = rx * ux + ry * uy + rz * uz
+        hx = rx - ru * ux
+        hy = ry - ru * uy
+        hz = rz - ru * uz
+        hn = math.sqrt(hx * hx + hy * hy + hz * hz)
+        if hn < 1e-9:
+            ang_out[i] = st[LAST_ANG]
+            fro_out[i] = st[LAST_FRO]
+            rate_out[i] = 0.0
+            continue
+        hx /= hn
+        hy /= hn
+        hz /= hn
+        # forward = up x right; its X component is x_s . forward
+        fx = uy * hz - uz * hy
+        ang = math.atan2(fx, ux) * RAD2DEG
+        fro = math.atan2(hx, ux) * RAD2DEG
+        rate = wx * hx + wy * hy + wz * hz  # + = knee moving forward (right-hand rule about right)
+        ang_out[i] = ang
+        fro_out[i] = fro
+        rate_out[i] = rate
+        st[LAST_ANG] = ang
+        st[LAST_FRO] = fro
+        an = math.sqrt(acc[i, 0] ** 2 + acc[i, 1] ** 2 + acc[i, 2] ** 2)
+        adev = abs(an - 1.0)
+        if not math.isfinite(adev):
+            adev = 0.0
+
+        # ---- 3. low-pass + turning points --------------------------------------------------
+        if gap or st[INIT_F] == 0.0:
+            st[F1] = ang
+            st[F2] = ang
+            st[FR1] = fro
+            st[FR2] = fro
+        else:
+            a = dt / (cfg[C_TAU_DET] + dt)
+            st[F1] += a * (ang - st[F1])
+            st[F2] += a * (st[F1] - st[F2])
+            st[FR1] += a * (fro - st[FR1])
+            st[FR2] += a * (st[FR1] - st[FR2])
+        v = st[F2]
+        fr = st[FR2]
+        v_prev = st[PREV_V]
+        st[PREV_V] = v
+        if dt > 0.0:
+            st[AMP] *= math.exp(-dt / cfg[C_AMP_TAU])
+        amp_floor = cfg[C_H_MIN] / cfg[C_H_REL]
+        if st[AMP] < amp_floor:
+            st[AMP] = amp_floor
+        h = cfg[C_H_REL] * st[AMP]
+        if h > cfg[C_H_MAX]:
+            h = cfg[C_H_MAX]
+        tol = max(cfg[C_TOL_MIN], cfg[C_TOL_REL] * st[AMP])
+        s_tol = max(cfg[C_SETTLE_MIN], cfg[C_TOL_REL] * st[AMP])
+
+        if st[INIT_F] == 0.0:
+            st[INIT_F] = 1.0
+            st[DIR] = 0.0
+            st[MIN_V] = v
+            st[MIN_T] = t
+            st[MIN_TL] = t
+            st[MAX_V] = v
+            st[MAX_T] = t
+            st[MAX_TL] = t
+            st[MIN_RAW] = ang
+            st[MAX_RAW] = ang
+            st[MIN_FR] = fro
+            st[MAX_FR] = fro
+            _reset_seg(st, fr)
+
+        # segment statistics
+        if rate > st[SEG_RPOS]:
+            st[SEG_RPOS] = rate
+        if -rate > st[SEG_RNEG]:
+            st[SEG_RNEG] = -rate
+        if adev > st[SEG_ACC]:
+            st[SEG_ACC] = adev
+        if fr > st[SEG_FMAX]:
+            st[SEG_FMAX] = fr
+        if fr < st[SEG_FMIN]:
+            st[SEG_FMIN] = fr
+
+        d = st[DIR]
+        if d == 0.0:
+            if v < st[MIN_V] - tol:
+                st[MIN_T] = t
+            if v < st[MIN_V]:
+                st[MIN_V] = v
+                st[MIN_RAW] = min(st[MIN_RAW], ang)
+                st[MIN_FR] = fro
+            if v - st[MIN_V] <= tol:
+                st[MIN_TL] = t
+            if v > st[MAX_V] + tol:
+                st[MAX_T] = t
+            if v > st[MAX_V]:
+                st[MAX_V] = v
+                st[MAX_RAW] = max(st[MAX_RAW], ang)
+                st[MAX_FR] = fro
+            if st[MAX_V] - v <= tol:
+                st[MAX_TL] = t
+            up_sw = v - st[MIN_V] >= h
+            dn_sw = st[MAX_V] - v >= h
+            if up_sw or dn_sw:
+                if up_sw:
+                    # report the minimum, then seek a maximum
+                    st[DIR] = -1.0
+                    st[EXT] = -st[MIN_V]
+                    st[EXT_T] = st[MIN_T]
+                    st[T_LAST] = st[MIN_TL]
+                    st[RAW_EXT] = -st[MIN_RAW]
+                    st[FRONT_EXT] = st[MIN_FR]
+                    ne = _emit(ev, ne, -1.0, 0.0, st, t, h)
+                    st[PREV_EXT] = st[MIN_V]
+                    st[DIR] = 1.0
+                else:
+                    st[DIR] = 1.0
+                    st[EXT] = st[MAX_V]
+                    st[EXT_T] = st[MAX_T]
+                    st[T_LAST] = st[MAX_TL]
+                    st[RAW_EXT] = st[MAX_RAW]
+                    st[FRONT_EXT] = st[MAX_FR]
+                    ne = _emit(ev, ne, 1.0, 0.0, st, t, h)
+                    st[PREV_EXT] = st[MAX_V]
+                    st[DIR] = -1.0
+                d = st[DIR]
+                st[EXT] = d * v
+                st[EXT_REF] = d * v
+                st[EXT_T] = t
+                st[T_LAST] = t
+                st[RAW_EXT] = d * ang
+                st[FRONT_EXT] = fro
+                st[SET_REF] = v
+                st[SET_START] = t
+                st[SETTLED] = 0.0
+                _reset_seg(st, fr)
+            continue
+
+        w = d * v
+        if w > st[EXT]:
+            st[EXT] = w
+            st[FRONT_EXT] = fro
+            # arrival time: the last new extreme reached while still moving (slow creep
+            # afterwards - settling, drift - does not move it)
+            if dt > 0.0 and (v - v_prev) * d > cfg[C_ARRIVE_DPS] * dt:
+                st[EXT_T] = t
+        if d * ang > st[RAW_EXT]:
+            st[RAW_EXT] = d * ang
+        if st[EXT] - w <= tol:
+            st[T_LAST] = t
+        if st[SETTLED] > 0.0 and st[EXT] > st[SETTLED_V] + s_tol:
+            st[SETTLED] = 0.0  # it went on past the held point: report again later
+        if abs(v - st[SET_REF]) > s_tol:
+            st[SET_REF] = v
+            st[SET_START] = t
+        elif (st[SETTLED] == 0.0 and t - st[SET_START] >= cfg[C_SETTLE_T]
+              and st[EXT] - w <= s_tol and st[EXT] - d * st[PREV_EXT] >= h):
+            ne = _emit(ev, ne, d, 1.0, st, t, h)
+            st[SETTLED] = 1.0
+            st[SETTLED_V] = st[EXT]
+            swing = st[EXT] - d * st[PREV_EXT]
+            st[AMP] = 0.7 * st[AMP] + 0.3 * swing
+            _reset_seg(st, fr)
+        if st[EXT] - w >= h:
+            how = 2.0 if st[SETTLED] > 0.0 else 0.0
+            ne = _emit(ev, ne, d, how, st, t, h)
+            if how == 0.0:
+                swing = st[EXT] - d * st[PREV_EXT]
+                if swing >= h:
+                    st[AMP] = 0.7 * st[AMP] + 0.3 * swing
+                _reset_seg(st, fr)
+            st[PREV_EXT] = d * st[EXT]
+            d = -d
+            st[DIR] = d
+            st[EXT] = d * v
+            st[EXT_REF] = d * v
+            st[EXT_T] = t
+            st[T_LAST] = t
+            st[RAW_EXT] = d * ang
+            st[FRONT_EXT] = fro
+            st[SET_REF] = v
+            st[SET_START] = t
+            st[SETTLED] = 0.0
+    return ne

@@ -1,0 +1,358 @@
+"""Numba kernel of the tilt fusion (see ``fusion.py`` for the method and the settings).
+
+One function walks a chunk of samples in order, reading and writing a small float64 state
+vector, so any split of a stream into chunks gives bit-identical results. Everything is
+scalar arithmetic (no temporary arrays) to stay near a microsecond per sample.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# State vector layout (float64). Kept as data so get_state/set_state are one copy.
+Q_GYR = 0      # 4: w,x,y,z  strapdown gyro quaternion, sensor -> almost-inertial frame I
+Q_ACC = 4      # 4: w,x,y,z  tilt correction, I -> earth frame E (z up)
+LP1 = 8        # 3: rate of the filtered accelerometer in frame I (g/s), low-pass state
+LP2 = 11       # 3: low-passed accelerometer in frame I (g): the gravity direction
+BIAS = 14      # 3: gyro bias estimate, sensor frame (dps)
+REST_GYR = 17  # 3: short low-pass of raw gyro for rest detection (dps)
+REST_ACC = 20  # 3: short low-pass of accel for rest detection (g)
+REST_T = 23    # time the rest conditions have held (s)
+LAST_T = 24    # previous sample time (s), NaN before the first sample
+SINCE_INIT = 25  # time since (re)initialisation from the accelerometer (s)
+INIT = 26      # 1.0 once initialised
+N_RESETS = 27  # count of (re)initialisations (first sample + gaps)
+ACT_MS = 28    # mean square of recent (clipped) accel deviation from gravity (g^2)
+REST_REF = 29  # 3: accel low-pass when the current calm period began (g)
+STATE_SIZE = 32
+
+# Settings vector layout (float64), filled from FusionSettings.
+S_TAU_ACC = 0
+S_WARMUP_RATIO = 1
+S_GAP = 2
+S_IMPACT = 3
+S_REST_TAU = 4
+S_REST_GYR = 5
+S_REST_ACC = 6
+S_REST_MIN_T = 7
+S_BIAS_REST_TAU = 8
+S_BIAS_MOTION_TAU = 9
+S_BIAS_MAX = 10
+S_CLIP_FACTOR = 11
+S_ACT_TAU = 12
+S_REST_DRIFT = 13
+SETTINGS_SIZE = 14
+
+DEG = math.pi / 180.0
+
+
+def new_state() -> np.ndarray:
+    s = np.zeros(STATE_SIZE)
+    s[Q_GYR] = 1.0
+    s[Q_ACC] = 1.0
+    s[LAST_T] = np.nan
+    return s
+
+
+@njit(cache=True, inline="always")
+def _rot(qw, qx, qy, qz, vx, vy, vz):
+    """v' = q v q* (rotate a vector by a unit quaternion)."""
+    # t = 2 * (q_vec x v); v' = v + w t + q_vec x t
+    tx = 2.0 * (qy * vz - qz * vy)
+    ty = 2.0 * (qz * vx - qx * vz)
+    tz = 2.0 * (qx * vy - qy * vx)
+    return (vx + qw * tx + (qy * tz - qz * ty),
+            vy + qw * ty + (qz * tx - qx * tz),
+            vz + qw * tz + (qx * ty - qy * tx))
+
+
+@njit(cache=True)
+def _init_from_acc(st, ax, ay, az):
+    """Reset orientation so the measured specific force is 'up'; heading is arbitrary."""
+    st[Q_GYR] = 1.0
+    st[Q_GYR + 1] = 0.0
+    st[Q_GYR + 2] = 0.0
+    st[Q_GYR + 3] = 0.0
+    n = math.sqrt(ax * ax + ay * ay + az * az)
+    ux = ax / n
+    uy = ay / n
+    uz = az / n
+    # shortest rotation taking u to +z: axis u x z = (uy, -ux, 0), q = [1+uz, uy, -ux, 0]/norm
+    w = 1.0 + uz
+    if w < 1e-9:  # upside down: rotate 180 deg about x
+        st[Q_ACC] = 0.0
+        st[Q_ACC + 1] = 1.0
+        st[Q_ACC + 2] = 0.0
+        st[Q_ACC + 3] = 0.0
+    else:
+        qn = math.sqrt(w * w + uy * uy + ux * ux)
+        st[Q_ACC] = w / qn
+        st[Q_ACC + 1] = uy / qn
+        st[Q_ACC + 2] = -ux / qn
+        st[Q_ACC + 3] = 0.0
+    for k in range(3):
+        st[LP1 + k] = 0.0
+        st[LP2 + k] = (ax, ay, az)[k]
+        st[REST_ACC + k] = (ax, ay, az)[k]
+    st[REST_T] = 0.0
+    st[ACT_MS] = 0.0
+    st[SINCE_INIT] = 0.0
+    st[INIT] = 1.0
+    st[N_RESETS] += 1.0
+
+
+@njit(cache=True)
+def _write_up(st, up, i):
+    # up in the sensor frame = q_gyr* (q_acc* z)
+    w, x, y, z = st[Q_ACC], st[Q_ACC + 1], st[Q_ACC + 2], st[Q_ACC + 3]
+    ix, iy, iz = _rot(w, -x, -y, -z, 0.0, 0.0, 1.0)
+    w, x, y, z = st[Q_GYR], st[Q_GYR + 1], st[Q_GYR + 2], st[Q_GYR + 3]
+    sx, sy, sz = _rot(w, -x, -y, -z, ix, iy, iz)
+    n = math.sqrt(sx * sx + sy * sy + sz * sz)
+    up[i, 0] = sx / n
+    up[i, 1] = sy / n
+    up[i, 2] = sz / n
+
+
+@njit(cache=True)
+def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
+    """Process samples in order; writes up (n,3), gyr_out (n,3), still (n,)."""
+    n = t_s.shape[0]
+    tau_acc = cfg[S_TAU_ACC]
+    for i in range(n):
+        t = t_s[i]
+        ax = acc_g[i, 0]
+        ay = acc_g[i, 1]
+        az = acc_g[i, 2]
+        gx = gyr_dps[i, 0]
+        gy = gyr_dps[i, 1]
+        gz = gyr_dps[i, 2]
+        anorm = math.sqrt(ax * ax + ay * ay + az * az)
+        finite = (math.isfinite(t) and math.isfinite(anorm) and math.isfinite(gx)
+                  and math.isfinite(gy) and math.isfinite(gz))
+        if not finite or (st[INIT] == 0.0 and anorm < 1e-6):
+            # unusable sample: hold the estimate so the stream keeps flowing
+            gyr_out[i, 0] = math.nan
+            gyr_out[i, 1] = math.nan
+            gyr_out[i, 2] = math.nan
+            still[i] = False
+            if st[INIT] == 0.0:
+                up[i, 0] = math.nan
+                up[i, 1] = math.nan
+                up[i, 2] = math.nan
+            else:
+                _write_up(st, up, i)
+            continue
+        bx = st[BIAS]
+        by = st[BIAS + 1]
+        bz = st[BIAS + 2]
+        cgx = gx - bx
+        cgy = gy - by
+        cgz = gz - bz
+        gyr_out[i, 0] = cgx
+        gyr_out[i, 1] = cgy
+        gyr_out[i, 2] = cgz
+        dt = t - st[LAST_T]
+        if st[INIT] == 0.0 or dt > cfg[S_GAP]:
+            # start or gap: integrating across the hole would be blind; restart from accel
+            if anorm < 1e-6:
+                still[i] = False
+                _write_up(st, up, i)
+                continue
+            _init_from_acc(st, ax, ay, az)
+            for k in range(3):
+                st[REST_GYR + k] = (gx, gy, gz)[k]
+            st[LAST_T] = t
+            still[i] = False
+            _write_up(st, up, i)
+            continue
+        if not dt > 0.0:
+            # time not increasing: nothing to integrate; hold
+            still[i] = st[REST_T] >= cfg[S_REST_MIN_T]
+            _write_up(st, up, i)
+            continue
+        st[LAST_T] = t
+        st[SINCE_INIT] += dt
+
+        # --- rest detection (raw gyro and accel against their short low-passes) ---
+        # (after initialisation the low-passes start as running means, not from one sample)
+        ar = 1.0 - math.exp(-dt / min(cfg[S_REST_TAU], st[SINCE_INIT]))
+        rgx = st[REST_GYR] + ar * (gx - st[REST_GYR])
+        rgy = st[REST_GYR + 1] + ar * (gy - st[REST_GYR + 1])
+        rgz = st[REST_GYR + 2] + ar * (gz - st[REST_GYR + 2])
+        rax = st[REST_ACC] + ar * (ax - st[REST_ACC])
+        ray = st[REST_ACC + 1] + ar * (ay - st[REST_ACC + 1])
+        raz = st[REST_ACC + 2] + ar * (az - st[REST_ACC + 2])
+        st[REST_GYR] = rgx
+        st[REST_GYR + 1] = rgy
+        st[REST_GYR + 2] = rgz
+        st[REST_ACC] = rax
+        st[REST_ACC + 1] = ray
+        st[REST_ACC + 2] = raz
+        dgyr2 = (gx - rgx) ** 2 + (gy - rgy) ** 2 + (gz - rgz) ** 2
+        dacc2 = (ax - rax) ** 2 + (ay - ray) ** 2 + (az - raz) ** 2
+        bmax = cfg[S_BIAS_MAX]
+        # the slow gyro mean must be small enough to be a bias, not a slow turn
+        calm = (dgyr2 < cfg[S_REST_GYR] ** 2 and dacc2 < cfg[S_REST_ACC] ** 2
+                and abs(rgx) < bmax and abs(rgy) < bmax and abs(rgz) < bmax)
+        if calm and st[REST_T] >= cfg[S_REST_TAU]:
+            # a slow turn passes the noise tests, and its rate would be learned as bias; but
+            # then gravity drifts in the sensor frame: a still sensor's accel stays put
+            px = st[REST_REF]
+            py = st[REST_REF + 1]
+            pz = st[REST_REF + 2]
+            crx = py * raz - pz * ray
+            cry = pz * rax - px * raz
+            crz = px * ray - py * rax
+            drift = math.atan2(math.sqrt(crx * crx + cry * cry + crz * crz),
+                               px * rax + py * ray + pz * raz)
+            if drift > cfg[S_REST_DRIFT] * DEG:
+                calm = False
+        if calm:
+            if st[REST_T] < cfg[S_REST_TAU]:
+                # the reference is the low-pass once it has settled into this calm period
+                st[REST_REF] = rax
+                st[REST_REF + 1] = ray
+                st[REST_REF + 2] = raz
+            st[REST_T] += dt
+        else:
+            st[REST_T] = 0.0
+        is_still = st[REST_T] >= cfg[S_REST_MIN_T]
+        still[i] = is_still
+        if is_still:
+            # at rest the raw rate IS the bias: low-pass it
+            ab = 1.0 - math.exp(-dt / cfg[S_BIAS_REST_TAU])
+            st[BIAS] = bx + ab * (rgx - bx)
+            st[BIAS + 1] = by + ab * (rgy - by)
+            st[BIAS + 2] = bz + ab * (rgz - bz)
+
+        # --- strapdown integration: q_gyr <- q_gyr (x) exp(omega dt / 2) ---
+        wx = cgx * DEG
+        wy = cgy * DEG
+        wz = cgz * DEG
+        wn = math.sqrt(wx * wx + wy * wy + wz * wz)
+        ang = wn * dt
+        if ang > 1e-12:
+            c = math.cos(0.5 * ang)
+            s = math.sin(0.5 * ang) / wn
+            dw = c
+            dx = wx * s
+            dy = wy * s
+            dz = wz * s
+            qw, qx, qy, qz = st[Q_GYR], st[Q_GYR + 1], st[Q_GYR + 2], st[Q_GYR + 3]
+            nw = qw * dw - qx * dx - qy * dy - qz * dz
+            nx = qw * dx + qx * dw + qy * dz - qz * dy
+            ny = qw * dy - qx * dz + qy * dw + qz * dx
+            nz = qw * dz + qx * dy - qy * dx + qz * dw
+            qn = math.sqrt(nw * nw + nx * nx + ny * ny + nz * nz)
+            st[Q_GYR] = nw / qn
+            st[Q_GYR + 1] = nx / qn
+            st[Q_GYR + 2] = ny / qn
+            st[Q_GYR + 3] = nz / qn
+
+        # --- accelerometer low-pass in the almost-inertial frame I ---
+        qw, qx, qy, qz = st[Q_GYR], st[Q_GYR + 1], st[Q_GYR + 2], st[Q_GYR + 3]
+        iax, iay, iaz = _rot(qw, qx, qy, qz, ax, ay, az)
+        # impacts: clip how far one sample may pull from the current gravity estimate. The
+        # clip scales with the recent motion activity: in quiet stance a spike of several g
+        # is cut to a fraction of a g, while during sustained vigorous motion the filter stays
+        # linear so back-and-forth accelerations still average out (clipping skewed
+        # accelerations would bias the tilt). The activity is fed the clipped deviation, so a
+        # short spike cannot open the clip for itself.
+        dx = iax - st[LP2]
+        dy = iay - st[LP2 + 1]
+        dz = iaz - st[LP2 + 2]
+        dn2 = dx * dx + dy * dy + dz * dz
+        clip = cfg[S_IMPACT] + cfg[S_CLIP_FACTOR] * math.sqrt(st[ACT_MS])
+        if dn2 > clip * clip:
+            f = clip / math.sqrt(dn2)
+            iax = st[LP2] + f * dx
+            iay = st[LP2 + 1] + f * dy
+            iaz = st[LP2 + 2] + f * dz
+            dn2 = clip * clip
+        st[ACT_MS] += (1.0 - math.exp(-dt / cfg[S_ACT_TAU])) * (dn2 - st[ACT_MS])
+        # time constant grows from ~0 after (re)initialisation, so the first seconds average
+        # the quiet start instead of trusting one sample or lagging for tau_acc
+        # after (re)initialisation the time constant grows from ~0, so the first seconds
+        # average the quiet start instead of trusting one sample or lagging for tau_acc
+        tau = st[SINCE_INIT] * cfg[S_WARMUP_RATIO]
+        if tau > tau_acc:
+            tau = tau_acc
+        # 2nd-order Butterworth (damping 1/sqrt(2), natural frequency sqrt(2)/tau, as VQF's
+        # tauAcc), discretised exactly for this sample's dt: the deviation from the (held)
+        # input decays by the transition matrix Phi, so it is stable and correct at 50 Hz,
+        # 1 kHz and under jitter. State: LP2 = filtered value, LP1 = its rate (g/s).
+        if tau > 0.0:
+            r = dt / tau
+            e = math.exp(-r)
+            c = math.cos(r)
+            sn = math.sin(r)
+            p11 = e * (c + sn)
+            p12 = e * tau * sn
+            p21 = -e * 2.0 * sn / tau
+            p22 = e * (c - sn)
+        else:
+            p11 = 0.0
+            p12 = 0.0
+            p21 = 0.0
+            p22 = 0.0
+        yx = st[LP2] - iax
+        yy = st[LP2 + 1] - iay
+        yz = st[LP2 + 2] - iaz
+        vx0 = st[LP1]
+        vy0 = st[LP1 + 1]
+        vz0 = st[LP1 + 2]
+        l2x = iax + p11 * yx + p12 * vx0
+        l2y = iay + p11 * yy + p12 * vy0
+        l2z = iaz + p11 * yz + p12 * vz0
+        st[LP1] = p21 * yx + p22 * vx0
+        st[LP1 + 1] = p21 * yy + p22 * vy0
+        st[LP1 + 2] = p21 * yz + p22 * vz0
+        st[LP2] = l2x
+        st[LP2 + 1] = l2y
+        st[LP2 + 2] = l2z
+
+        # --- tilt correction: rotate E so the filtered gravity is exactly vertical ---
+        cw, cx, cy, cz = st[Q_ACC], st[Q_ACC + 1], st[Q_ACC + 2], st[Q_ACC + 3]
+        ex, ey, ez = _rot(cw, cx, cy, cz, l2x, l2y, l2z)
+        en = math.sqrt(ex * ex + ey * ey + ez * ez)
+        if en > 1e-9:
+            ex /= en
+            ey /= en
+            ez /= en
+            w = 1.0 + ez
+            if w > 1e-9:
+                rn = math.sqrt(w * w + ey * ey + ex * ex)
+                rw = w / rn
+                rx = ey / rn
+                ry = -ex / rn
+                # correction q_r (rz = 0) applied on the left: q_acc <- q_r (x) q_acc
+                nw = rw * cw - rx * cx - ry * cy
+                nx = rw * cx + rx * cw + ry * cz
+                ny = rw * cy - rx * cz + ry * cw
+                nz = rw * cz + rx * cy - ry * cx
+                qn = math.sqrt(nw * nw + nx * nx + ny * ny + nz * nz)
+                st[Q_ACC] = nw / qn
+                st[Q_ACC + 1] = nx / qn
+                st[Q_ACC + 2] = ny / qn
+                st[Q_ACC + 3] = nz / qn
+                tmb = cfg[S_BIAS_MOTION_TAU]
+                if tmb > 0.0 and not is_still and st[SINCE_INIT] > tau_acc:
+                    # in motion, a steady tilt correction is the gyro bias showing through:
+                    # integrate it (slowly) into the bias. The correction rotated E by the
+                    # angle vector 2*(rx,ry,0) over dt, i.e. the gyro drifted the other way.
+                    fw, fx, fy, fz = st[Q_ACC], st[Q_ACC + 1], st[Q_ACC + 2], st[Q_ACC + 3]
+                    gw, gx2, gy2, gz2 = st[Q_GYR], st[Q_GYR + 1], st[Q_GYR + 2], st[Q_GYR + 3]
+                    # correction angle in E -> sensor frame (via I)
+                    vx, vy, vz = _rot(fw, -fx, -fy, -fz, 2.0 * rx, 2.0 * ry, 0.0)
+                    vx, vy, vz = _rot(gw, -gx2, -gy2, -gz2, vx, vy, vz)
+                    k = 1.0 / (tmb * DEG)
+                    nbx = st[BIAS] - k * vx
+                    nby = st[BIAS + 1] - k * vy
+                    nbz = st[BIAS + 2] - k * vz
+                    st[BIAS] = min(max(nbx, -bmax), bmax)
+                    st[BIAS + 1] = min(max(nby, -bmax), bmax)
+                    st[BIAS + 2] = min(max(nbz, -bmax), bmax)
+        _write_up(st, up, i)

@@ -1,0 +1,470 @@
+"""The motion engine: IMU blocks in; tibial angle, reps, sets and test results out.
+
+Pipeline per block (all causal, chunk-size independent):
+1. ``TiltFusion`` -> up vector (sensor frame), bias-corrected gyro.
+2. ``_engine_kernels.engine_chunk`` (numba, per sample): mount learning, angle projection,
+   low-pass, turning points.
+3. Python, per turning point (a few per second): candidate reps (``reps.SwingTracker``),
+   exercise detection, sets, metrics, knee-to-wall holds.
+
+See docs/engine.md for the API contract with the device runtime.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from kotdevice.motion import _engine_kernels as K
+from kotdevice.motion.events import (
+    EXERCISES, EngineState, GapEvent, KneeToWallEvent, MountEvent, RepEvent, SetEvent,
+)
+from kotdevice.motion.fusion import FusionSettings, TiltFusion
+from kotdevice.motion.metrics import set_metrics
+from kotdevice.motion.mount import Mount, angles_deg, rotation_about_shin_deg
+from kotdevice.motion.reps import (
+    Candidate, CountSettings, Extreme, SwingTracker, classify, fits_set, squat_variant,
+)
+from kotdevice.samples import Gap, ImuBlock
+
+MODES = ("reps", "knee_to_wall")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    fusion: FusionSettings = field(default_factory=FusionSettings)
+    counting: CountSettings = field(default_factory=CountSettings)
+    learn_mount: bool = True
+    # mount learning (see _engine_kernels)
+    learn_min_rate_dps: float = 15.0
+    learn_long_s: float = 20.0
+    learn_short_s: float = 1.5
+    learn_adopt_s: float = 0.6
+    learn_planarity: float = 0.6
+    relearn_deg: float = 15.0
+    relearn_planarity: float = 0.75
+    relearn_motion_s: float = 1.0
+    relearn_cooldown_s: float = 3.0
+    # turning points
+    detect_time_constant_s: float = 0.03
+    hysteresis_min_deg: float = 0.5
+    hysteresis_rel: float = 0.15
+    hysteresis_max_deg: float = 6.0
+    hold_band_min_deg: float = 0.4
+    hold_band_rel: float = 0.04
+    settle_min_deg: float = 0.3
+    settle_s: float = 0.15
+    arrive_rate_dps: float = 3.0
+    swing_memory_s: float = 15.0
+    gap_s: float = 0.25
+    stand_window_s: float = 1.5  # the quiet start used as the standing reference
+    # knee-to-wall test
+    ktw_min_hold_s: float = 1.0
+    ktw_min_angle_deg: float = 10.0  # above the standing angle
+
+    def kernel_config(self) -> np.ndarray:
+        c = np.zeros(K.C_SIZE)
+        c[K.C_W_MIN] = self.learn_min_rate_dps
+        c[K.C_TAU_LONG] = self.learn_long_s
+        c[K.C_TAU_SHORT] = self.learn_short_s
+        c[K.C_ADOPT_MT] = self.learn_adopt_s
+        c[K.C_PLANAR] = self.learn_planarity
+        c[K.C_RELEARN_COS] = math.cos(math.radians(self.relearn_deg))
+        c[K.C_RELEARN_PLANAR] = self.relearn_planarity
+        c[K.C_RELEARN_MT] = self.relearn_motion_s
+        c[K.C_RELEARN_COOLDOWN] = self.relearn_cooldown_s
+        c[K.C_TAU_DET] = self.detect_time_constant_s
+        c[K.C_H_MIN] = self.hysteresis_min_deg
+        c[K.C_H_REL] = self.hysteresis_rel
+        c[K.C_H_MAX] = self.hysteresis_max_deg
+        c[K.C_TOL_MIN] = self.hold_band_min_deg
+        c[K.C_TOL_REL] = self.hold_band_rel
+        c[K.C_SETTLE_MIN] = self.settle_min_deg
+        c[K.C_SETTLE_T] = self.settle_s
+        c[K.C_AMP_TAU] = self.swing_memory_s
+        c[K.C_GAP] = self.gap_s
+        c[K.C_LEARN] = 1.0 if self.learn_mount else 0.0
+        c[K.C_ARRIVE_DPS] = self.arrive_rate_dps
+        return c
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    t_s: np.ndarray
+    tibial_angle_deg: np.ndarray
+    frontal_angle_deg: np.ndarray
+    events: list
+
+    def __len__(self) -> int:
+        return int(self.t_s.shape[0])
+
+
+@dataclass
+class _OpenSet:
+    exercise: str
+    variant: str | None
+    s: int
+    index: int
+    reps: list = field(default_factory=list)  # RepEvent
+    roms: list = field(default_factory=list)
+    last_end_s: float = 0.0
+
+
+class MotionEngine:
+    def __init__(self, settings: EngineSettings | None = None, exercise: str | None = None,
+                 mount: dict | None = None):
+        self.settings = settings if settings is not None else EngineSettings()
+        self._cfg = self.settings.kernel_config()
+        self._fusion = TiltFusion(self.settings.fusion)
+        self._k = K.new_state()
+        self._exercise: str | None = None
+        self.set_exercise(exercise)
+        self._depth_target: float | None = None
+        self._mode = "reps"
+        self._leg = "unknown"
+        self._mount_source = "auto"
+        self._trackers = {1: SwingTracker(1), -1: SwingTracker(-1)}
+        self._open: _OpenSet | None = None
+        self._n_sets = 0
+        self._t0: float | None = None
+        self._up_sum = np.zeros(3)
+        self._up_stand: np.ndarray | None = None
+        self._calibrating = False
+        self._ktw: dict[str, float] = {}
+        self._ktw_peak: Extreme | None = None
+        self._last_motion_t = -1e9
+        self._state = EngineState()
+        if mount is not None:
+            self._load_mount(mount)
+
+    # ---- configuration ---------------------------------------------------------------------
+    def set_exercise(self, name: str | None) -> None:
+        if name is not None and name not in EXERCISES:
+            raise ValueError(f"unknown exercise {name!r}; expected one of {', '.join(EXERCISES)}")
+        self._exercise = name
+
+    def set_depth_target(self, deg: float | None) -> None:
+        if deg is not None:
+            try:
+                deg = float(deg)
+            except (TypeError, ValueError):
+                raise ValueError(f"depth target must be a number of degrees, got {deg!r}") from None
+            if not math.isfinite(deg) or not (0.0 < deg <= 90.0):
+                raise ValueError(f"depth target must be between 0 and 90 degrees, got {deg!r}")
+        self._depth_target = deg
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        self._mode = mode
+        self._ktw_peak = None
+
+    def set_leg(self, leg: str | None) -> None:
+        leg = leg or "unknown"
+        if leg not in ("left", "right", "unknown"):
+            raise ValueError(f"leg must be 'left' or 'right', got {leg!r}")
+        self._leg = leg
+
+    def start_calibration(self) -> None:
+        """Forget the mount; the next quiet stance + knee-forward movement re-learns it and
+        a MountEvent(reason="manual") reports it."""
+        k = self._k
+        k[K.SL:K.SL + 6] = 0.0
+        k[K.SS:K.SS + 6] = 0.0
+        k[K.MT_L] = 0.0
+        k[K.MT_S] = 0.0
+        k[K.LEARNED] = 0.0
+        k[K.P:K.P + 3] = k[K.R:K.R + 3]
+        k[K.PS:K.PS + 3] = k[K.R:K.R + 3]
+        self._calibrating = True
+        self._up_stand = None
+        self._up_sum[:] = 0.0
+        self._t0 = None
+
+    def _load_mount(self, d: dict) -> None:
+        m = Mount.from_dict(d)
+        r = np.asarray(m.right_axis, dtype=np.float64)
+        self._k[K.R:K.R + 3] = r
+        self._k[K.P:K.P + 3] = r
+        self._k[K.PS:K.PS + 3] = r
+        self._k[K.LEARNED] = 1.0
+        if m.up_stand is not None:
+            self._up_stand = np.asarray(m.up_stand, dtype=np.float64)
+        if m.leg != "unknown":
+            self._leg = m.leg
+        self._mount_source = "saved"
+
+    def mount_dict(self) -> dict:
+        r = self._k[K.R:K.R + 3]
+        up = None if self._up_stand is None else tuple(float(x) for x in self._up_stand)
+        return Mount(tuple(float(x) for x in r), up, self._leg, self._mount_source).to_dict()
+
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @property
+    def stand_angle_deg(self) -> float | None:
+        if self._up_stand is None:
+            return None
+        return float(angles_deg(self._up_stand, self._k[K.R:K.R + 3])[0][0])
+
+    def knee_to_wall_summary(self) -> dict:
+        left = self._ktw.get("left")
+        right = self._ktw.get("right")
+        asym = None if left is None or right is None else round(left - right, 2)
+        return {"left": left, "right": right, "unknown": self._ktw.get("unknown"),
+                "asymmetry_deg": asym}
+
+    # ---- streaming -----------------------------------------------------------------------------
+    def process(self, block: ImuBlock) -> EngineOutput:
+        n = len(block)
+        if n == 0:
+            z = np.zeros(0)
+            return EngineOutput(z, z.copy(), z.copy(), [])
+        fo = self._fusion.update(block.t_s, block.accel_g, block.gyro_dps)
+        t = np.ascontiguousarray(block.t_s, dtype=np.float64)
+        acc = np.ascontiguousarray(block.accel_g, dtype=np.float64)
+        ang = np.empty(n)
+        fro = np.empty(n)
+        rate = np.empty(n)
+        ev = np.empty((n + 8, K.E_NCOL))
+        ne = K.engine_chunk(t, fo.up, fo.gyro_dps, acc, self._k, self._cfg, ang, fro, rate, ev)
+        self._stand_reference(t, fo.up)
+        events: list = []
+        for i in range(ne):
+            row = ev[i]
+            if row[K.E_KIND] == 0.0:
+                events.extend(self._on_mount(row))
+            else:
+                events.extend(self._on_extreme(Extreme.from_row(row)))
+        t_end = float(t[-1])
+        events.extend(self._check_rest(t_end))
+        if np.any(np.abs(rate) > 20.0):
+            self._last_motion_t = float(t[np.nonzero(np.abs(rate) > 20.0)[0][-1]])
+        self._update_state(t_end, float(ang[-1]), float(fro[-1]))
+        return EngineOutput(t, ang, fro, events)
+
+    def process_gap(self, gap: Gap) -> list:
+        events: list = [GapEvent(float(gap.start_s), float(gap.duration_s), int(gap.samples_lost),
+                                 str(gap.reason))]
+        self._fusion.reset_after_gap()
+        end = float(gap.start_s) + float(gap.duration_s)
+        events.extend(self._check_rest(end))
+        return events
+
+    def finish(self) -> list:
+        events = self._close_set()
+        self._update_state(self._state.t_s, self._state.tibial_angle_deg,
+                           self._state.frontal_angle_deg)
+        return events
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _stand_reference(self, t: np.ndarray, up: np.ndarray) -> None:
+        if self._up_stand is not None:
+            return
+        if self._t0 is None:
+            self._t0 = float(t[0])
+        sel = (t < self._t0 + self.settings.stand_window_s) & np.all(np.isfinite(up), axis=1)
+        if np.any(sel):
+            self._up_sum += up[sel].sum(axis=0)
+        if t[-1] >= self._t0 + self.settings.stand_window_s and np.linalg.norm(self._up_sum) > 0:
+            self._up_stand = self._up_sum / np.linalg.norm(self._up_sum)
+
+    def _on_mount(self, row: np.ndarray) -> list:
+        r = np.array([row[K.E_V], row[K.E_RAW], row[K.E_FRONT]])
+        if row[K.E_HOW] == 0.0:
+            reason = "manual" if self._calibrating else "initial"
+            if self._calibrating:
+                self._mount_source = "manual"
+            self._calibrating = False
+        else:
+            reason = "readjusted"
+            self._mount_source = "auto"
+        return [MountEvent(float(row[K.E_T]), reason, round(rotation_about_shin_deg(r), 2), self._leg)]
+
+    def _on_extreme(self, e: Extreme) -> list:
+        out: list = []
+        out.extend(self._check_rest(e.t_conf))
+        if self._mode == "knee_to_wall":
+            out.extend(self._ktw_feed(e))
+            return out
+        cands = []
+        for s, tr in self._trackers.items():
+            c = tr.feed(e)
+            if c is not None:
+                cands.append(c)
+        for c in cands:
+            out.extend(self._on_candidate(c))
+        return out
+
+    def _on_candidate(self, c: Candidate) -> list:
+        cs = self.settings.counting
+        out: list = []
+        op = self._open
+        if op is not None:
+            gap = c.start_s - op.last_end_s
+            if gap > cs.rest_gap_s.get(op.exercise, 8.0):
+                out.extend(self._close_set())
+                op = None
+            elif c.s == op.s:
+                typical = float(np.median(op.roms))
+                if fits_set(c, op.exercise, op.s, typical, cs):
+                    out.append(self._add_rep(op, c))
+                    return out
+                kind = self._kind(c)
+                if kind is not None and kind != op.exercise and kind != "walk":
+                    out.extend(self._close_set())
+                    op = None
+                else:
+                    return out
+            else:
+                return out
+        kind = self._kind(c)
+        if kind is None or kind == "walk":
+            return out
+        if self._exercise is None and kind == "tib_raise" and c.s < 0:
+            pass
+        variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
+        self._open = _OpenSet(kind, variant, c.s, self._n_sets)
+        self._n_sets += 1
+        out.append(self._add_rep(self._open, c))
+        return out
+
+    def _kind(self, c: Candidate) -> str | None:
+        """Exercise of a candidate that would start a set (forced exercise respected)."""
+        stand = self.stand_angle_deg
+        k = classify(c, stand, self.settings.counting)
+        if self._exercise is None:
+            # a shin-back swing only counts as a tibialis raise from a held start
+            if k == "tib_raise" and c.start.how != 1 and (c.start.t_last - c.start.t_first) < 0.4:
+                return None
+            if c.s < 0 and k != "tib_raise":
+                return None
+            return k
+        ex = self._exercise
+        if k == ex:
+            return ex
+        cs = self.settings.counting
+        if ex == "squat" and c.s > 0 and c.rom >= cs.squat_min_rom_deg * 0.75 \
+                and cs.squat_min_s * 0.5 <= c.duration <= cs.squat_max_s and k != "walk":
+            return ex
+        if ex == "tib_raise" and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg * 1.5 \
+                and c.duration <= cs.tib_max_s and (c.start.how == 1
+                                                    or c.start.t_last - c.start.t_first >= 0.4):
+            return ex
+        if ex == "backward_walk" and c.s > 0 and c.rom >= cs.gait_min_rom_deg * 0.75 \
+                and c.duration <= cs.gait_max_s * 1.5:
+            return ex
+        return None
+
+    def _add_rep(self, op: _OpenSet, c: Candidate) -> RepEvent:
+        op.roms.append(c.rom)
+        op.last_end_s = c.end_s
+        typical = float(np.median(op.roms))
+        rep = self._rep_event(op, c, len(op.reps) + 1, typical)
+        op.reps.append(rep)
+        return rep
+
+    def _partial(self, rom: float, peak: float, typical: float) -> bool:
+        if rom < self.settings.counting.partial_frac * typical:
+            return True
+        if self._depth_target is not None and peak < self._depth_target:
+            return True
+        return False
+
+    def _rep_event(self, op: _OpenSet, c: Candidate, idx: int, typical: float) -> RepEvent:
+        start_s = c.start_s
+        end_s = max(c.end_s, start_s)
+        t_bot0 = min(max(c.peak.t_first, start_s), end_s)
+        t_bot1 = min(max(c.peak.t_last, t_bot0), end_s)
+        peak = c.peak.raw if op.exercise != "backward_walk" else c.peak.raw
+        rom = abs(peak - c.start.v)
+        return RepEvent(
+            exercise=op.exercise, variant=op.variant, set_index=op.index, rep_index=idx,
+            start_s=round(start_s, 3), end_s=round(end_s, 3), peak_angle_deg=round(peak, 2),
+            rom_deg=round(rom, 2), eccentric_s=round(t_bot0 - start_s, 3),
+            pause_s=round(t_bot1 - t_bot0, 3), concentric_s=round(end_s - t_bot1, 3),
+            tut_s=round(end_s - start_s, 3), peak_frontal_deg=round(c.wobble, 2),
+            partial=self._partial(c.rom, peak, typical), detected_s=round(c.detected_s, 3),
+        )
+
+    def _check_rest(self, t_now: float) -> list:
+        op = self._open
+        if op is None:
+            return []
+        if t_now - op.last_end_s > self.settings.counting.rest_gap_s.get(op.exercise, 8.0):
+            return self._close_set()
+        return []
+
+    def _close_set(self) -> list:
+        op = self._open
+        self._open = None
+        if op is None or not op.reps:
+            return []
+        typical = float(np.median(op.roms))
+        reps = tuple(replace(r, partial=self._partial(rom, r.peak_angle_deg, typical))
+                     for r, rom in zip(op.reps, op.roms))
+        m = set_metrics(reps)
+        return [SetEvent(op.exercise, op.variant, op.index, reps[0].start_s, reps[-1].end_s, reps,
+                         m["mean_peak_deg"], m["max_peak_deg"], m["tempo_cv"])]
+
+    def _ktw_feed(self, e: Extreme) -> list:
+        """Knee-to-wall: a held forward maximum (lunge to the wall) is one measurement."""
+        if e.kind != 1:
+            return []
+        stand = self.stand_angle_deg or 0.0
+        if e.how == 1:
+            self._ktw_peak = e
+            return []
+        held = self._ktw_peak
+        if e.how == 2 and held is not None and held.t == e.t:
+            hold = e.t_last - e.t_first
+            self._ktw_peak = None
+            if hold >= self.settings.ktw_min_hold_s and e.raw - stand >= self.settings.ktw_min_angle_deg:
+                leg = self._leg
+                ang = round(float(e.v), 2)
+                prev = self._ktw.get(leg)
+                self._ktw[leg] = ang if prev is None else max(prev, ang)
+                return [KneeToWallEvent(round(e.t_last, 3), leg, ang, round(hold, 3))]
+        return []
+
+    def _update_state(self, t: float, ang: float, fro: float) -> None:
+        st = self._state
+        st.t_s = t
+        st.tibial_angle_deg = ang
+        st.frontal_angle_deg = fro
+        op = self._open
+        if self._mode == "knee_to_wall":
+            st.activity = "test"
+        elif op is not None:
+            st.activity = "in_set"
+        elif t - self._last_motion_t < 1.0:
+            st.activity = "moving"
+        else:
+            st.activity = "idle"
+        st.exercise = op.exercise if op is not None else self._exercise
+        st.set_index = op.index if op is not None else None
+        st.reps_in_set = len(op.reps) if op is not None else 0
+        st.calibrated = bool(self._k[K.LEARNED] > 0.0)
+        st.extra = {"mode": self._mode, "variant": op.variant if op is not None else None,
+                    "stand_angle_deg": self.stand_angle_deg, "leg": self._leg}
+
+
+def run_file(blocks, settings: EngineSettings | None = None, exercise: str | None = None,
+             mount: dict | None = None, on_angles=None):
+    """Run the engine over an iterable of ImuBlocks; returns (events, engine).
+
+    ``on_angles(t_s, tibial_deg, frontal_deg)`` receives each block's angle series (for
+    --angles-out / plots) so nothing whole-file is kept here.
+    """
+    eng = MotionEngine(settings, exercise=exercise, mount=mount)
+    events: list = []
+    for b in blocks:
+        out = eng.process(b)
+        events.extend(out.events)
+        if on_angles is not None:
+            on_angles(out.t_s, out.tibial_angle_deg, out.frontal_angle_deg)
+    events.extend(eng.finish())
+    return events, eng

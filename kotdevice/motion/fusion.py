@@ -1,0 +1,203 @@
+"""Tilt fusion: accelerometer + gyroscope -> the unit "up" direction in the sensor frame.
+
+Inclination only (no heading, no magnetometer), causal, sample by sample, free of I/O.
+
+Usage::
+
+    from kotdevice.motion.fusion import TiltFusion, FusionSettings
+    f = TiltFusion(FusionSettings())            # every setting explicit, units in the names
+    out = f.update(t_s, accel_g, gyro_dps)      # (n,), (n,3) g, (n,3) deg/s -> FusionOutput
+    out.up        # (n,3) unit up direction in the sensor frame, one row per input sample
+    out.gyro_dps  # (n,3) bias-corrected angular rate
+    out.still     # (n,) bool: sensor judged still (the bias is being learned)
+    f.gyro_bias_dps        # (3,) current bias estimate (deg/s)
+    f.reset_after_gap()    # force a re-initialisation from the next sample's accelerometer
+    s = f.get_state(); f.set_state(s)   # checkpoint / restore (a copy of a small array)
+
+Feeding a stream in chunks of any size (one sample, a FIFO burst, the whole file) gives
+bit-identical results: the numba kernel walks samples in order over a small state vector.
+
+Method (after the ideas of VQF, Laidig & Seel 2023, implemented independently):
+
+1. Strapdown: the bias-corrected gyro is integrated (exact quaternion exponential, each
+   sample's own dt) into ``q_gyr``, sensor -> an almost-inertial frame I.
+2. The accelerometer is rotated into I and low-pass filtered there (2nd-order Butterworth,
+   cut-off sqrt(2)/(2 pi ``acc_time_constant_s``) as VQF's tauAcc, discretised exactly for
+   each sample's dt). In I, gravity is (almost) constant while the motion's
+   accelerations, tangential shin acceleration and 6-12 Hz strap jitter average out, so the
+   filtered vector is a clean gravity direction whatever the sensor does.
+3. A tilt correction ``q_acc`` (I -> earth) is updated every sample so that the filtered
+   gravity is exactly vertical; up = (q_acc q_gyr)* z.
+4. Impacts: before a sample enters the low-pass, its pull on the gravity estimate is clipped
+   to ``accel_clip_g`` + ``accel_clip_activity_factor`` x the recent RMS pull (time constant
+   ``activity_time_constant_s``, fed the clipped values). In quiet stance an 8 g heel strike
+   is cut to ~0.2 g; in sustained vigorous motion the clip opens and the filter stays linear
+   (clipping skewed but zero-mean accelerations would bias the tilt; rejecting samples by
+   |a| does, badly, on BROAD's fast-translation trial).
+5. Rest detection: the raw gyro and accel stay within ``rest_gyro_dps`` / ``rest_accel_g`` of
+   their ``rest_filter_s`` low-passes, the gyro mean is below ``gyro_bias_max_dps``, and the
+   accel direction has not turned by ``rest_accel_drift_deg`` (a slow steady turn is not a
+   bias), for ``rest_min_s``: the sensor is still and the bias follows the gyro's mean
+   (``bias_rest_time_constant_s``).
+6. In motion, the steady part of the tilt correction is gyro bias seen through the
+   accelerometer: it is integrated into the bias with ``bias_motion_time_constant_s`` (0
+   disables), clipped to ``gyro_bias_max_dps``.
+7. Start and gaps: the first sample, and any sample more than ``gap_s`` after the previous,
+   re-initialise the orientation from the accelerometer (the bias is kept). The low-pass time
+   constant then grows as ``warmup_ratio`` x time since initialisation up to
+   ``acc_time_constant_s``, i.e. the quiet start is averaged rather than one sample trusted.
+
+Non-finite samples are skipped (up held, gyro_dps NaN) so a glitch cannot poison the state;
+a time stamp that does not increase is held too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from kotdevice.motion import _fusion_kernels as _k
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    """Every tuning knob of TiltFusion, with its unit in the name. Defaults are the tuned ones."""
+
+    # Low-pass time constant of gravity in the almost-inertial frame. Longer = more immune to
+    # motion accelerations, but gyro errors (bias, scale) live longer.
+    acc_time_constant_s: float = 3.0
+    # After (re)initialisation the time constant is this fraction of the elapsed time.
+    warmup_ratio: float = 0.5
+    # A dt longer than this is a gap: re-initialise from the accelerometer.
+    gap_s: float = 0.25
+    # Largest pull one sample may exert on the gravity estimate (impacts are clipped to it).
+    accel_clip_g: float = 0.2
+    # ... plus this many times the recent RMS accel deviation (so vigorous motion stays linear)
+    accel_clip_activity_factor: float = 3.0
+    # time constant of that recent RMS
+    activity_time_constant_s: float = 0.5
+    # Rest detection: raw gyro and accel within these of their rest_filter_s low-passes ...
+    rest_filter_s: float = 0.5
+    rest_gyro_dps: float = 2.0
+    rest_accel_g: float = 0.05
+    rest_min_s: float = 1.0  # ... for this long
+    # ... and the low-passed accel direction turned less than this during the calm period,
+    # so a slow steady turn is not mistaken for gyro bias
+    rest_accel_drift_deg: float = 0.5
+    # Gyro bias: learned at rest with this time constant ...
+    bias_rest_time_constant_s: float = 2.0
+    # ... and in motion from the steady tilt correction (0 disables).
+    bias_motion_time_constant_s: float = 300.0
+    # Largest bias believed (MEMS zero-rate offsets are a few deg/s).
+    gyro_bias_max_dps: float = 5.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"FusionSettings.{f.name} must be a finite number >= 0, got {v!r}")
+        for name in ("acc_time_constant_s", "rest_filter_s", "bias_rest_time_constant_s",
+                     "gap_s", "warmup_ratio", "activity_time_constant_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"FusionSettings.{name} must be > 0")
+
+    def as_array(self) -> np.ndarray:
+        cfg = np.zeros(_k.SETTINGS_SIZE)
+        cfg[_k.S_TAU_ACC] = self.acc_time_constant_s
+        cfg[_k.S_WARMUP_RATIO] = self.warmup_ratio
+        cfg[_k.S_GAP] = self.gap_s
+        cfg[_k.S_IMPACT] = self.accel_clip_g
+        cfg[_k.S_REST_TAU] = self.rest_filter_s
+        cfg[_k.S_REST_GYR] = self.rest_gyro_dps
+        cfg[_k.S_REST_ACC] = self.rest_accel_g
+        cfg[_k.S_REST_MIN_T] = self.rest_min_s
+        cfg[_k.S_BIAS_REST_TAU] = self.bias_rest_time_constant_s
+        cfg[_k.S_BIAS_MOTION_TAU] = self.bias_motion_time_constant_s
+        cfg[_k.S_BIAS_MAX] = self.gyro_bias_max_dps
+        cfg[_k.S_CLIP_FACTOR] = self.accel_clip_activity_factor
+        cfg[_k.S_ACT_TAU] = self.activity_time_constant_s
+        cfg[_k.S_REST_DRIFT] = self.rest_accel_drift_deg
+        return cfg
+
+
+@dataclass(frozen=True)
+class FusionOutput:
+    up: np.ndarray        # (n,3) unit up direction, sensor frame
+    gyro_dps: np.ndarray  # (n,3) bias-corrected angular rate (deg/s)
+    still: np.ndarray     # (n,) bool
+
+    def __len__(self) -> int:
+        return int(self.up.shape[0])
+
+
+class TiltFusion:
+    """Causal accel+gyro inclination filter. See the module docstring."""
+
+    def __init__(self, settings: FusionSettings | None = None):
+        self.settings = settings if settings is not None else FusionSettings()
+        self._cfg = self.settings.as_array()
+        self._state = _k.new_state()
+
+    def update(self, t_s, accel_g, gyro_dps) -> FusionOutput:
+        t = np.ascontiguousarray(t_s, dtype=np.float64)
+        a = np.ascontiguousarray(accel_g, dtype=np.float64)
+        g = np.ascontiguousarray(gyro_dps, dtype=np.float64)
+        n = t.shape[0] if t.ndim == 1 else -1
+        if n < 0 or a.shape != (n, 3) or g.shape != (n, 3):
+            raise ValueError(
+                f"TiltFusion.update: need t_s (n,), accel_g (n,3), gyro_dps (n,3); "
+                f"got {t.shape}, {a.shape}, {g.shape}"
+            )
+        up = np.empty((n, 3))
+        gyr = np.empty((n, 3))
+        still = np.empty(n, dtype=np.bool_)
+        if n:
+            _k.fuse_chunk(t, a, g, self._state, self._cfg, up, gyr, still)
+        return FusionOutput(up, gyr, still)
+
+    def update_block(self, block) -> FusionOutput:
+        """Convenience for a kotdevice.samples.ImuBlock."""
+        return self.update(block.t_s, block.accel_g, block.gyro_dps)
+
+    @property
+    def gyro_bias_dps(self) -> np.ndarray:
+        return self._state[_k.BIAS:_k.BIAS + 3].copy()
+
+    @property
+    def up(self) -> np.ndarray:
+        """The current up direction (NaN before the first sample)."""
+        out = np.empty((1, 3))
+        if self._state[_k.INIT] == 0.0:
+            out[:] = np.nan
+        else:
+            _k._write_up(self._state, out, 0)
+        return out[0]
+
+    @property
+    def still(self) -> bool:
+        return bool(self._state[_k.REST_T] >= self.settings.rest_min_s)
+
+    @property
+    def n_resets(self) -> int:
+        """How many times the filter (re)initialised from the accelerometer (start + gaps)."""
+        return int(self._state[_k.N_RESETS])
+
+    def reset_after_gap(self) -> None:
+        """Re-initialise from the next sample's accelerometer (keeps the gyro bias)."""
+        self._state[_k.INIT] = 0.0
+
+    def set_gyro_bias_dps(self, bias_dps) -> None:
+        """Seed the bias (e.g. from a previous session)."""
+        b = np.asarray(bias_dps, dtype=np.float64)
+        if b.shape != (3,) or not np.all(np.isfinite(b)):
+            raise ValueError(f"gyro bias must be 3 finite numbers, got {bias_dps!r}")
+        self._state[_k.BIAS:_k.BIAS + 3] = b
+
+    def get_state(self) -> np.ndarray:
+        return self._state.copy()
+
+    def set_state(self, state) -> None:
+        s = np.asarray(state, dtype=np.float64)
+        if s.shape != (_k.STATE_SIZE,):
+            raise ValueError(f"TiltFusion state must have shape ({_k.STATE_SIZE},), got {s.shape}")
+        self._state = s.copy()

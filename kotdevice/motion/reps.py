@@ -1,0 +1,247 @@
+"""From turning points of the tibial angle to rep candidates, and their exercise.
+
+The kernel reports the angle's turning points (a hysteresis relative to the recent swing
+size, so jitter inside a rep is ignored) with segment statistics. A *candidate rep* is a
+swing away from a start position and back: start extreme -> furthest extreme -> an extreme
+that came back most of the way. Shallow intermediate wiggles (a pause in the descent, a
+wobble at the bottom) stay inside the rep because the return test is relative to its own
+range of motion.
+
+Candidates are tracked in both directions (knee forward = +1, shin back = -1); which one
+counts is the exercise's business (``classify``). Pure logic, no I/O, a few calls per rep.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kotdevice.motion import _engine_kernels as K
+
+
+@dataclass
+class Extreme:
+    kind: int  # +1 max, -1 min (of the tibial angle)
+    how: int
+    t: float
+    v: float  # detection (low-passed) angle
+    t_conf: float
+    t_first: float
+    t_last: float
+    raw: float  # unfiltered angle's extreme in this phase
+    front: float
+    rpos: float
+    rneg: float
+    acc: float
+    fmax: float
+    fmin: float
+
+    @staticmethod
+    def from_row(row: np.ndarray) -> "Extreme":
+        return Extreme(
+            int(row[K.E_KIND]), int(row[K.E_HOW]), float(row[K.E_T]), float(row[K.E_V]),
+            float(row[K.E_TCONF]), float(row[K.E_TFIRST]), float(row[K.E_TLAST]),
+            float(row[K.E_RAW]), float(row[K.E_FRONT]), float(row[K.E_RPOS]),
+            float(row[K.E_RNEG]), float(row[K.E_ACC]), float(row[K.E_FMAX]), float(row[K.E_FMIN]),
+        )
+
+
+@dataclass
+class Candidate:
+    """One swing out and back, in the tracker's polarity (s = +1 knee forward)."""
+
+    s: int
+    start: Extreme
+    peak: Extreme
+    end: Extreme
+    rpos: float  # largest forward (+) sagittal rate during the rep (dps)
+    rneg: float  # largest backward rate magnitude
+    acc: float  # largest ||a| - 1 g|
+    fmax: float
+    fmin: float
+
+    @property
+    def start_s(self) -> float:
+        return self.start.t_last
+
+    @property
+    def end_s(self) -> float:
+        return self.end.t_first
+
+    @property
+    def detected_s(self) -> float:
+        return self.end.t_conf
+
+    @property
+    def start_angle(self) -> float:
+        return self.start.v
+
+    @property
+    def peak_angle(self) -> float:
+        return self.peak.v
+
+    @property
+    def rom(self) -> float:
+        return abs(self.peak.v - self.start.v)
+
+    @property
+    def duration(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def wobble(self) -> float:
+        return max(abs(self.fmax - self.start.front), abs(self.fmin - self.start.front))
+
+    @property
+    def out_rate(self) -> float:
+        """Peak rate of the outward half (toward the peak)."""
+        return self.rpos if self.s > 0 else self.rneg
+
+    @property
+    def back_rate(self) -> float:
+        return self.rneg if self.s > 0 else self.rpos
+
+
+@dataclass
+class SwingTracker:
+    """Builds candidates of one polarity from the stream of extremes."""
+
+    s: int
+    min_rom_deg: float = 0.5
+    return_frac: float = 0.7
+    max_rep_s: float = 15.0
+    start: Extreme | None = None
+    peak: Extreme | None = None
+    _stats: list = field(default_factory=lambda: [0.0, 0.0, 0.0, -1e9, 1e9])
+
+    def reset(self) -> None:
+        self.start = None
+        self.peak = None
+        self._reset_stats()
+
+    def _reset_stats(self) -> None:
+        self._stats = [0.0, 0.0, 0.0, -1e9, 1e9]
+
+    def _acc(self, e: Extreme) -> None:
+        st = self._stats
+        st[0] = max(st[0], e.rpos)
+        st[1] = max(st[1], e.rneg)
+        st[2] = max(st[2], e.acc)
+        st[3] = max(st[3], e.fmax)
+        st[4] = min(st[4], e.fmin)
+
+    def feed(self, e: Extreme) -> Candidate | None:
+        s = self.s
+        if e.how == 2:
+            # left an extreme that had been reported as held: update its leave time
+            for x in (self.start, self.peak):
+                if x is not None and x.t == e.t and x.kind == e.kind:
+                    x.t_last = e.t_last
+            self._acc(e)
+            return None
+        is_peak = e.kind == s
+        if is_peak:
+            if self.start is None:
+                return None
+            self._acc(e)
+            if self.peak is None or s * e.v >= s * self.peak.v:
+                self.peak = e
+            return None
+        # a valley (in this polarity)
+        if self.start is None:
+            self.start = e
+            self._reset_stats()
+            return None
+        self._acc(e)
+        if self.peak is None:
+            if s * e.v <= s * self.start.v or e.t - self.start.t_last > self.max_rep_s:
+                self.start = e
+                self._reset_stats()
+            return None
+        rom = s * (self.peak.v - self.start.v)
+        ret = s * (self.peak.v - e.v)
+        if e.t_first - self.start.t_last > self.max_rep_s:
+            self.start, self.peak = e, None
+            self._reset_stats()
+            return None
+        if rom >= self.min_rom_deg and ret >= self.return_frac * rom:
+            st = self._stats
+            c = Candidate(s, self.start, self.peak, e, st[0], st[1], st[2], st[3], st[4])
+            self.start, self.peak = e, None
+            self._reset_stats()
+            return c
+        if s * e.v <= s * self.start.v:
+            self.start, self.peak = e, None
+            self._reset_stats()
+        return None
+
+
+@dataclass(frozen=True)
+class CountSettings:
+    """Physically motivated limits (degrees of shin inclination, seconds, deg/s)."""
+
+    squat_min_rom_deg: float = 8.0  # a first rep shallower than this is fidgeting
+    squat_max_s: float = 15.0  # slow tempo reps with a pause stay well below
+    squat_min_s: float = 0.7
+    tib_min_rom_deg: float = 1.0
+    tib_max_rom_deg: float = 10.0
+    tib_lean_back_deg: float = 4.0  # base at least this far behind the standing angle
+    tib_max_s: float = 6.0
+    tib_min_s: float = 0.35
+    gait_min_rom_deg: float = 15.0
+    gait_max_s: float = 2.2
+    gait_min_rate_dps: float = 100.0
+    gait_asym: float = 1.15  # backward walk: the outward (swing) half this much faster
+    in_set_min_frac: float = 0.25  # in a set, reps down to this share of the typical ROM count
+    in_set_max_frac: float = 3.0
+    partial_frac: float = 0.75
+    rest_gap_s: dict = field(default_factory=lambda: {"squat": 8.0, "tib_raise": 6.0,
+                                                      "backward_walk": 4.0})
+
+
+def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str | None:
+    """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...)."""
+    dur = c.duration
+    if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.gait_max_s \
+            and max(c.rpos, c.rneg) >= cs.gait_min_rate_dps:
+        # gait: the swing phase is the fast half. Walking backward the shin swings forward
+        # (angle rising) fast; walking forward it swings back fast.
+        if c.out_rate >= cs.gait_asym * c.back_rate:
+            return "backward_walk"
+        return "walk"
+    lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
+    if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
+            and cs.tib_min_s <= dur <= cs.tib_max_s:
+        return "tib_raise"
+    if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s:
+        return "squat"
+    return None
+
+
+def fits_set(c: Candidate, exercise: str, s: int, typical_rom: float, cs: CountSettings) -> bool:
+    """Whether a candidate continues a set in progress (looser than starting one: partial
+    reps count)."""
+    if c.s != s:
+        return False
+    r = c.rom
+    if r < cs.in_set_min_frac * typical_rom or r > cs.in_set_max_frac * typical_rom:
+        return False
+    d = c.duration
+    if exercise == "squat":
+        return cs.squat_min_s * 0.5 <= d <= cs.squat_max_s
+    if exercise == "tib_raise":
+        return cs.tib_min_s * 0.5 <= d <= cs.tib_max_s
+    if exercise == "backward_walk":
+        return d <= cs.gait_max_s * 1.5
+    return False
+
+
+def squat_variant(c: Candidate, stand_angle: float | None) -> str:
+    """A rough variant guess from one rep (extra information, not a contract field)."""
+    if max(c.rpos, c.rneg) >= 150.0 or c.acc >= 0.6:
+        return "step_up"
+    if stand_angle is not None and c.start_angle >= stand_angle + 6.0:
+        return "heel_elevated"
+    if c.rom >= 40.0:
+        return "deep"
+    return "bodyweight"

@@ -1,0 +1,101 @@
+"""The MQTT link against a real Mosquitto: status/online, outbox drain and acks, commands,
+a broker that is down at start-up."""
+import json
+import time
+
+import jsonschema
+import pytest
+
+from kotdevice import schemas
+from kotdevice.device.broker import free_port
+from kotdevice.device.mqtt import BrokerSettings, MqttLink
+from kotdevice.device.session import Topics
+from kotdevice.device.store import Store
+from kotdevice.device.subscriber import Collector
+
+pytestmark = pytest.mark.broker
+
+
+def enqueue_n(store, topics, n, start=0):
+    seqs = []
+    with store.tx() as c:
+        for i in range(start, start + n):
+            payload = {"v": 1, "ts": time.time(), "device_id": "dev1", "id": f"m{i}", "k": i}
+            seqs.append(Store.enqueue(c, f"m{i}", topics.rep, payload, qos=1))
+    return seqs
+
+
+def pump_until(link, cond, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        link.pump()
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def make_link(tmp_path, port, **kw):
+    topics = Topics("kot", "dev1")
+    store = Store(tmp_path / "d.db")
+    link = MqttLink(BrokerSettings(host="127.0.0.1", port=port, reconnect_min_s=0.1, reconnect_max_s=0.5),
+                    topics, "dev1", store, log=lambda m: None, **kw)
+    return topics, store, link
+
+
+def test_online_status_outbox_drain_and_acks(tmp_path, mosquitto):
+    topics, store, link = make_link(tmp_path, mosquitto.port, athlete="Ann", leg="left")
+    enqueue_n(store, topics, 30)
+    with Collector(mosquitto.host, mosquitto.port, "kot/dev1/#") as sub:
+        link.start()
+        try:
+            assert pump_until(link, lambda: store.outbox_count() == 0)
+            assert sub.wait_for(lambda s: len(s.of("rep")) >= 30)
+            assert [m.payload["k"] for m in sub.of("rep")] == list(range(30))  # in order
+            status = sub.of("status")[-1].payload
+            jsonschema.validate(status, schemas.load("status"))
+            assert status["state"] == "online" and status["athlete"] == "Ann"
+            assert link.acked == 30
+        finally:
+            link.stop()
+        assert sub.wait_for(lambda s: s.of("status")[-1].payload["state"] == "offline")
+
+
+def test_commands_are_queued_and_replies_published(tmp_path, mosquitto):
+    topics, store, link = make_link(tmp_path, mosquitto.port)
+    with Collector(mosquitto.host, mosquitto.port, "kot/dev1/#") as sub:
+        link.start()
+        try:
+            assert pump_until(link, lambda: link.connected)
+            time.sleep(0.1)  # the device's subscription is in place
+            sub.publish(topics.cmd, {"id": "c1", "cmd": "ping"})
+            deadline = time.monotonic() + 5
+            while link.commands.empty() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert json.loads(link.commands.get_nowait()) == {"id": "c1", "cmd": "ping"}
+            link.reply({"v": 1, "ts": time.time(), "device_id": "dev1", "id": "c1", "ok": True})
+            assert sub.wait_for(lambda s: s.of("cmd/reply"))
+            assert sub.of("cmd/reply")[0].payload["id"] == "c1"
+        finally:
+            link.stop()
+
+
+def test_broker_down_at_start_is_not_an_error_and_outbox_drains_later(tmp_path):
+    from kotdevice.device.broker import MosquittoBroker
+
+    port = free_port()
+    topics, store, link = make_link(tmp_path, port)
+    enqueue_n(store, topics, 5)
+    link.start()  # nothing listening: must not raise
+    try:
+        for _ in range(20):
+            link.pump()
+            time.sleep(0.01)
+        assert not link.connected and store.outbox_count() == 5
+        with MosquittoBroker(port=port) as broker, Collector(broker.host, broker.port, "kot/dev1/#") as sub:
+            enqueue_n(store, topics, 3, start=5)
+            assert pump_until(link, lambda: store.outbox_count() == 0, timeout_s=15)
+            assert sub.wait_for(lambda s: len(s.unique("rep")) == 8)
+            assert [m.payload["k"] for m in sub.of("rep")][:8] == list(range(8))
+    finally:
+        link.stop(flush_timeout_s=0.2)

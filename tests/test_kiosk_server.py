@@ -1,0 +1,266 @@
+"""The kiosk server against a real Mosquitto: HTTP endpoints, Server-Sent Events, reconnects,
+restart recovery (retained messages + SQLite), garbage resistance, and the CLI."""
+import http.client
+import json
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kotdevice.kiosk import fakedev
+from kotdevice.kiosk.fakedev import FakeDevice
+from kotdevice.kiosk.server import STATIC_DIR, KioskServer, parse_hostport
+from kotdevice.errors import KotError
+
+pytestmark = pytest.mark.broker
+
+
+def wait(pred, timeout_s=10.0, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get(url, path):
+    with urllib.request.urlopen(url + path.lstrip("/"), timeout=5) as r:
+        return r.status, r.headers, r.read()
+
+
+class SSE:
+    """A minimal EventSource: reads the stream in a thread into a queue of (event, data)."""
+
+    def __init__(self, server: KioskServer):
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+        self.conn.request("GET", "/api/events")
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200
+        assert self.resp.getheader("Content-Type") == "text/event-stream"
+        self.q = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        event, data = "message", []
+        try:
+            for raw in self.resp:
+                line = raw.decode().rstrip("\n")
+                if not line:
+                    if data:
+                        self.q.put((event, json.loads("\n".join(data))))
+                    event, data = "message", []
+                elif line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    data.append(line[6:])
+        except (OSError, ValueError):
+            pass
+        self.q.put(("closed", None))
+
+    def next(self, name, pred=lambda d: True, timeout_s=10.0):
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {name!r} event")
+            ev, data = self.q.get(timeout=left)
+            if ev == name and pred(data):
+                return data
+
+    def close(self):
+        self.conn.close()
+
+
+@pytest.fixture
+def kiosk(mosquitto, tmp_path):
+    logs = []
+    k = KioskServer(mosquitto.address, bind="127.0.0.1", http_port=0, db_path=tmp_path / "k.db",
+                    log=logs.append).start()
+    k.logs = logs
+    wait(lambda: k.broker_connected, what="kiosk connected to broker")
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def device(mosquitto):
+    devs = []
+
+    def make(dev_id="d1", **kw):
+        d = FakeDevice(mosquitto.address, dev_id, **kw).connect()
+        devs.append(d)
+        return d
+    yield make
+    for d in devs:
+        d.close()
+
+
+def test_page_and_assets_are_served_locally(kiosk):
+    status, headers, body = get(kiosk.url, "/")
+    assert status == 200 and b"/static/kiosk.js" in body
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    for name in ("kiosk.js", "kiosk.css", "favicon.svg"):
+        status, _, _ = get(kiosk.url, f"/static/{name}")
+        assert status == 200
+    for bad in ("/static/../server.py", "/static/%2e%2e/server.py", "/static/", "/nope", "/api/history"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            get(kiosk.url, bad)
+        assert e.value.code in (400, 404)
+
+
+def test_assets_reference_nothing_outside_the_kiosk():
+    # The gym has no internet: no CDN, no web fonts, no external URL of any kind.
+    for f in STATIC_DIR.iterdir():
+        text = f.read_text()
+        urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", text))
+        assert urls <= {"http://www.w3.org/2000/svg"}, (f.name, urls)
+
+
+def test_page_script_never_turns_data_into_html():
+    js = (STATIC_DIR / "kiosk.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in js, sink
+
+
+def test_events_stream_snapshot_then_updates_without_duplicates(kiosk, device):
+    d = device("d1", athlete="Ann")
+    wait(lambda: "d1" in kiosk.snapshot()["devices"][0]["id"] if kiosk.snapshot()["devices"] else None)
+    sse = SSE(kiosk)
+    try:
+        snap = sse.next("snapshot")
+        assert [t["id"] for t in snap["devices"]] == ["d1"] and snap["broker"]["connected"]
+        for rep_no in (1, 2):
+            m = fakedev.rep_msg("d1", d.session_id, 1, rep_no, 30.0)
+            d.publish("rep", m)
+            d.publish("rep", m)  # redelivery
+        t = sse.next("tile", lambda t: t["reps"] == 2)
+        assert t["last_rep"]["rep_no"] == 2
+        d.live(12.0, "in_set", 2, set_no=1)
+        live = sse.next("live")
+        assert live == {**live, "id": "d1", "angle_deg": 12.0, "reps": 2}
+        state = json.loads(get(kiosk.url, "/api/state")[2])
+        assert state["devices"][0]["reps"] == 2 and state["stats"]["duplicates"] == 2
+    finally:
+        sse.close()
+
+
+def test_garbage_on_the_wire_does_not_stop_the_kiosk(kiosk, device):
+    d = device("d1")
+    for payload in (b"", b"\x00\xff", b"[]", b"{" * 100000, b'{"v":1}', b"null"):
+        for kind in ("status", "live", "rep", "set", "session"):
+            d.publish_raw(kind, payload)
+    d.live(7.0, "idle", 0)
+    wait(lambda: kiosk.snapshot()["devices"] and kiosk.snapshot()["devices"][0]["angle_deg"] == 7.0,
+         what="valid message after garbage")
+    assert kiosk.snapshot()["stats"]["rejected"] == 30
+    assert get(kiosk.url, "/healthz")[0] == 200
+
+
+def test_reconnects_after_a_broker_outage(mosquitto, kiosk, device):
+    sse = SSE(kiosk)
+    try:
+        sse.next("snapshot")
+        mosquitto.stop()
+        assert sse.next("broker", lambda b: not b["connected"]) == {"connected": False}
+        mosquitto.start()
+        assert sse.next("broker", lambda b: b["connected"], timeout_s=20) == {"connected": True}
+        d = device("after")
+        d.live(3.0, "idle", 0)
+        assert sse.next("tile", lambda t: t["id"] == "after")["state"] == "online"
+    finally:
+        sse.close()
+
+
+def test_a_restarted_kiosk_restores_tiles_and_history(mosquitto, tmp_path, device):
+    db = tmp_path / "k.db"
+    d = device("d1", athlete="Ann", leg="left")
+    d.publish("session", fakedev.session_msg("d1", "s1", [("squat", 12, 33.0)], athlete="Ann",
+                                             knee_to_wall=[("left", 38.0)]), retain=True)
+    with KioskServer(mosquitto.address, bind="127.0.0.1", http_port=0, db_path=db, log=lambda m: None) as k1:
+        wait(lambda: k1.store.athletes() == ["Ann"], what="session stored")
+    # the kiosk restarts: retained status + session rebuild the tile; SQLite keeps the history
+    with KioskServer(mosquitto.address, bind="127.0.0.1", http_port=0, db_path=db, log=lambda m: None) as k2:
+        tiles = wait(lambda: k2.snapshot()["devices"], what="retained messages")
+        wait(lambda: k2.snapshot()["devices"][0]["last_session"], what="retained session")
+        t = k2.snapshot()["devices"][0]
+        assert (t["athlete"], t["state"], t["last_session"]["total_reps"]) == ("Ann", "online", 12)
+        h = json.loads(get(k2.url, "/api/history?key=Ann")[2])
+        assert len(h["sessions"]) == 1 and h["weeks"][0]["knee_to_wall"] == {"left": 38.0}
+        assert h["devices"] == [{"id": "d1", "leg": "left", "state": "online"}]
+        assert tiles
+
+
+def test_last_will_marks_the_device_offline(kiosk, mosquitto):
+    proc = subprocess.Popen([sys.executable, "-m", "kotdevice.kiosk.fakedev", "--broker", mosquitto.address,
+                             "--id", "lw", "--reps", "2", "--speed", "40", "--hold"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "done"
+        wait(lambda: kiosk.snapshot()["devices"] and kiosk.snapshot()["devices"][0]["reps"] == 2)
+        proc.kill()  # unclean: the broker publishes the Last Will after the keepalive lapses
+        proc.wait()
+        wait(lambda: kiosk.snapshot()["devices"][0]["state"] == "offline", timeout_s=15, what="Last Will")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("broker.local", ("broker.local", 1883)), ("10.0.0.2:1884", ("10.0.0.2", 1884)),
+    ("[::1]:1883", ("::1", 1883)), ("::1", ("::1", 1883)),
+])
+def test_parse_broker_address(text, expect):
+    assert parse_hostport(text) == expect
+
+
+@pytest.mark.parametrize("text", ["", "host:", "host:abc", "host:70000", ":1883", "[::1"])
+def test_parse_broker_address_rejects(text):
+    with pytest.raises(KotError):
+        parse_hostport(text)
+
+
+def run_cli(*args, timeout=20):
+    return subprocess.run([sys.executable, "-m", "kotdevice", "kiosk", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_cli_bad_arguments_are_one_clear_line(tmp_path):
+    r = run_cli("--broker", "localhost:notaport", "--db", str(tmp_path / "k.db"))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().count("\n") == 0 and "port must be a number" in r.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        r = run_cli("--broker", "127.0.0.1:1", "--bind", "127.0.0.1", "--http-port", str(busy),
+                    "--db", str(tmp_path / "k.db"))
+    assert r.returncode == 2 and "cannot serve HTTP" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_serves_and_stops_cleanly_on_sigterm(mosquitto, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "kotdevice", "kiosk", "--broker", mosquitto.address,
+                             "--bind", "127.0.0.1", "--http-port", "0", "--db", str(tmp_path / "k.db")],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        url = re.search(r"serving (http://\S+)", line).group(1)
+        health = wait(lambda: json.loads(get(url, "/healthz")[2])["broker"]["connected"], what="health")
+        assert health
+        proc.terminate()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert Path(tmp_path / "k.db").exists()
