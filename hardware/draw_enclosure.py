@@ -58,7 +58,7 @@ def side_view(ax):
                           (knee[0] - 1.6, knee[1] + 1.6), (knee[0] - 2.6, knee[1] + 1.0)],
                          closed=True, color=SKIN, ec="#b08a70", zorder=1))
     ax.add_patch(Circle(knee, 0.55, color=SKIN, ec="#b08a70", zorder=1))
-    ax.text(knee[0] - 0.5, knee[1] - 0.95, "knee", fontsize=10, color="#555", ha="right")
+    ax.text(knee[0] + 0.2, knee[1] + 0.75, "knee", fontsize=10, color="#555", ha="center")
     ax.text(2.0, -0.3, "toes", fontsize=10, color="#555", ha="center")
     ax.text(-0.9, 3.9, "← back", fontsize=10, color="#555")
     ax.text(3.3, 3.9, "front →", fontsize=10, color="#555")
@@ -74,12 +74,13 @@ def side_view(ax):
     # Sensor axes from the enclosure centre.
     arrow(ax, *c, c[0] + 1.5 * ux, c[1] + 1.5 * uy, X_COLOR, "+X", 0.1 * nx + 0.25, 0.2)
     arrow(ax, *c, c[0] + 1.4 * nx, c[1] + 1.4 * ny, Z_COLOR, "+Z", 0.35, 0.0)
-    out_of_page(ax, *c, Y_COLOR, "+Y", -0.15, -0.45)
+    out_of_page(ax, *c, Y_COLOR, "+Y", -0.6, -0.15)
     ax.text(0.4, -0.75, "+Y ⊙ = out of the page (the wearer's right)", fontsize=9, color=Y_COLOR)
     # Tibial angle: from vertical to the shin, positive with the knee forward.
     ax.plot([ankle[0], ankle[0]], [ankle[1], ankle[1] + 2.6], ls="--", color="#777", lw=1.2, zorder=2)
     ax.add_patch(Arc(ankle, 3.2, 3.2, theta1=90 - tilt_deg, theta2=90, color="k", lw=1.5, zorder=5))
-    ax.text(ankle[0] + 0.15, ankle[1] + 2.85, "θ > 0: knee forward", fontsize=10, zorder=7)
+    ax.text(ankle[0] - 0.2, ankle[1] + 1.45, "tibial angle\nθ > 0: knee\nforward", fontsize=10, zorder=7,
+            ha="right", va="center")
     ax.set_xlim(-2.9, 4.6)
     ax.set_ylim(-1.0, 6.8)
 

@@ -40,12 +40,15 @@ def test_round_trip_within_one_lsb(chip, odr, afs, gfs):
     n = len(out)
     assert n >= int(2.2 * rate)
     one_a, one_g = 1 / ACCEL_LSB[fam][afs], 1 / GYRO_LSB[fam][gfs]
-    assert np.max(np.abs(out.accel_g - src.accel_g[:n])) <= one_a
-    assert np.max(np.abs(out.gyro_dps - src.gyro_dps[:n])) <= one_g
+    # the motion plays from the chip's power-on; the FIFO starts some samples later
+    k0 = _offset(out, src)
+    assert k0 < 0.2 * rate
+    assert np.max(np.abs(out.accel_g - src.accel_g[k0:k0 + n])) <= one_a
+    assert np.max(np.abs(out.gyro_dps - src.gyro_dps[k0:k0 + n])) <= one_g
     # the sample clock: evenly spaced at the configured period, not at read times
     dt = np.diff(out.t_s)
     assert np.all(dt > 0)
-    assert np.allclose(dt, 1 / rate, rtol=0.02)
+    assert np.allclose(dt, 1 / rate, rtol=0.025)  # model updates slew by <= 2 %
     assert s.stats.samples == n
 
 
@@ -83,8 +86,15 @@ def test_file_source_replay_and_exhausted_source_holds_last(tmp_path):
     blocks = [b for b, _ in _run(s, clk, 1.5)]
     out = ImuBlock.concat(blocks)
     assert len(out) >= 290
-    assert np.max(np.abs(out.accel_g[:200] - src.accel_g)) <= 1 / 4096 + 1e-5  # CSV has 5 decimals
-    assert np.max(np.abs(out.accel_g[200:] - out.accel_g[200])) == 0  # last sample held
+    k0 = _offset(out, src)
+    m = 200 - k0
+    assert np.max(np.abs(out.accel_g[:m] - src.accel_g[k0:])) <= 1 / 4096 + 1e-5  # CSV has 5 decimals
+    assert np.max(np.abs(out.accel_g[m:] - out.accel_g[m])) == 0  # last sample held
+
+
+def _offset(out, src):
+    errs = [np.max(np.abs(out.accel_g[:20] - src.accel_g[k:k + 20])) for k in range(len(src) // 2)]
+    return int(np.argmin(errs))
 
 
 def _run(sensor, clk, secs):
@@ -96,3 +106,15 @@ def _run(sensor, clk, secs):
         yield item
         if clk() >= t_end:
             stop.set()
+
+
+def test_iter_blocks_sleeps_between_reads():
+    clk = SimClock()
+    bus = make_sim_bus("mpu6050", clock=clk)
+    s = open_sensor(bus, odr_hz=200, clock=clk)
+    calls = []
+    real_read = s.read
+    s.read = lambda: calls.append(clk()) or real_read()
+    got = sum(len(b) for b, _ in _run(s, clk, 2.0))
+    assert abs(len(calls) - 2.0 / s.poll_interval_s) <= 2  # one read per poll interval, no spinning
+    assert abs(got - 400) <= 25

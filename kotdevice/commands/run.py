@@ -31,7 +31,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="--sim: random seed of the simulated workout")
     p.add_argument("--sim-spec", metavar="FILE.json", help="--sim: workout spec (see docs/sim.md); default: "
                    "the built-in realistic workout, repeated")
-    p.add_argument("--sim-chip", default="mpu6050", help="--sim: emulated IMU chip (default mpu6050)")
+    p.add_argument("--sim-chip", default="lsm6ds3",
+                   help="--sim: emulated IMU chip (default lsm6ds3, whose 8 KB FIFO rides out --speed on a busy host)")
     p.add_argument("--store", metavar="PATH", help="SQLite file (overrides store.path)")
     p.add_argument("--quiet", action="store_true", help="no live terminal line")
     p.set_defaults(func=run)
@@ -44,14 +45,8 @@ def run(args) -> int:
     import sys
 
     from kotdevice.device import config as cfgmod
-    from kotdevice.device.clock import DeviceClock
-    from kotdevice.device.feedback import make_feedback
+    from kotdevice.device.app import build_runtime
     from kotdevice.device.live import TerminalView
-    from kotdevice.device.mqtt import BrokerSettings, MqttLink
-    from kotdevice.device.runtime import Runtime, RuntimeOptions
-    from kotdevice.device.sdnotify import Notifier
-    from kotdevice.device.session import Topics
-    from kotdevice.device.store import Store
     from kotdevice.errors import KotError
 
     cfg = cfgmod.load(args.config, required=bool(args.config))
@@ -79,7 +74,7 @@ def run(args) -> int:
     log = view.message
     device_id = cfg.device_id
     local_broker = None
-    store = source = None
+    rt = None
     try:
         host = cfg.get("broker", "host")
         if not host and args.sim:
@@ -92,44 +87,9 @@ def run(args) -> int:
         else:
             host, port = host or "localhost", cfg.get("broker", "port")
 
-        store = Store(cfg.get("store", "path"))
-        if args.sim:
-            from kotdevice.device.sources import open_sim_source
-
-            source = open_sim_source(speed=args.speed, seed=args.seed, spec=spec,
-                                     loop=args.duration is None and spec is None, chip=args.sim_chip,
-                                     odr_hz=cfg.get("sensor", "odr_hz"), accel_fs_g=cfg.get("sensor", "accel_fs_g"),
-                                     gyro_fs_dps=cfg.get("sensor", "gyro_fs_dps"), log=log)
-        else:
-            from kotdevice.device.sources import open_real_source
-
-            source = open_real_source(bus_number=cfg.get("sensor", "bus"), address=cfg.get("sensor", "address"),
-                                      odr_hz=cfg.get("sensor", "odr_hz"), accel_fs_g=cfg.get("sensor", "accel_fs_g"),
-                                      gyro_fs_dps=cfg.get("sensor", "gyro_fs_dps"))
-
-        from kotdevice.motion.engine import EngineSettings, MotionEngine
-
-        engine = MotionEngine(EngineSettings(), exercise=None, mount=None)
-        leg = cfg.get("", "leg")
-        if leg in ("left", "right") and hasattr(engine, "set_leg"):
-            engine.set_leg(leg)
-
-        clock = DeviceClock()
-        topics = Topics(cfg.prefix, device_id)
-        b = BrokerSettings(host=host, port=port, username=cfg.get("broker", "username"),
-                           password=cfg.get("broker", "password"), tls=cfg.get("broker", "tls"),
-                           ca_file=cfg.get("broker", "ca_file"), cert_file=cfg.get("broker", "cert_file"),
-                           key_file=cfg.get("broker", "key_file"), keepalive_s=cfg.get("broker", "keepalive_s"))
-        athlete = cfg.get("", "athlete")
-        link = MqttLink(b, topics, device_id, store, athlete=athlete or None, leg=leg, wall=clock.now_wall, log=log)
-        pins = {k: cfg.get("pins", k) for k in ("button", "led_connected", "led_recording", "led_error", "buzzer")}
-        feedback = make_feedback(pins, mock=args.sim, log=log)
-        rt = Runtime(device_id=device_id, topics=topics, source=source, engine=engine, store=store, clock=clock,
-                     link=link, feedback=feedback, view=view, notifier=Notifier(),
-                     options=RuntimeOptions(duration_s=args.duration, live_rate_hz=cfg.get("live", "rate_hz"),
-                                            idle_timeout_s=cfg.get("session", "idle_timeout_s")),
-                     athlete=athlete, leg=leg, log=log)
-        source = None  # the runtime closes it now
+        rt = build_runtime(cfg, host=host, port=port, sim=args.sim, speed=args.speed, seed=args.seed, spec=spec,
+                           loop=args.duration is None and spec is None, chip=args.sim_chip,
+                           duration_s=args.duration, view=view, log=log)
 
         def on_signal(signum, frame):
             rt.request_stop()
@@ -137,14 +97,13 @@ def run(args) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         log(f"kotdevice: device {device_id} running ({'simulated' if args.sim else 'real'} IMU"
-            f"{f', speed x{args.speed:g}' if args.speed != 1 else ''}); store {store.path}; pid {os.getpid()}")
+            f"{f', speed x{args.speed:g}' if args.speed != 1 else ''}); store {rt.store.path}; pid {os.getpid()}")
         rc = rt.run()
-        log(f"kotdevice: stopped after {rt.reps_total} reps; {store.outbox_count()} message(s) still queued")
+        log(f"kotdevice: stopped after {rt.reps_total} reps; {rt.store.outbox_count()} message(s) still queued")
         return rc
     finally:
-        if source is not None:
-            source.close()
-        if store is not None:
-            store.close()
+        if rt is not None:
+            rt.shutdown()
+            rt.store.close()
         if local_broker is not None:
             local_broker.stop()

@@ -1,8 +1,6 @@
 """``kotdevice sensor``: live read-out of the IMU, for checking a wiring."""
 from __future__ import annotations
 
-import sys
-
 
 def register(sub) -> None:
     from kotdevice.sensor.cli_common import add_sensor_args

@@ -70,6 +70,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self.acked = 0
         self.dropped_commands = 0
+        self._stopping = False
 
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{device_id}-dev",
                         protocol=settings.protocol, clean_session=True)
@@ -111,7 +112,7 @@ class MqttLink:
         self._dirty = True
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None):
-        if self.connected:
+        if self.connected and not self._stopping:
             self.log(f"mqtt: disconnected ({reason_code}); retrying")
         self.connected = False
 
@@ -140,6 +141,7 @@ class MqttLink:
                 break
             time.sleep(0.02)
         self.pump()
+        self._stopping = True
         if self.connected:
             info = self.client.publish(self.topics.status, json.dumps(self.status_payload("offline")),
                                        qos=1, retain=True)

@@ -267,7 +267,7 @@ class Runtime:
             actions = self.feedback.poll(now, in_set=self.engine.state.activity == "in_set")
             for a in actions:
                 if a == "short":
-                    (self.cmd_stop if self.sessions.open else self.cmd_start)()
+                    (self.cmd_stop if self.sessions.open else self.cmd_start)(by="button")
                 elif a == "long":
                     self.cmd_calibrate()
             error = (now - self._last_gap_mono) < self.opt.error_hold_s
@@ -289,19 +289,19 @@ class Runtime:
                              pending=len(self.link._sent) if self.link else 0, session_id=self.sessions.session_id)
 
     # --- command actions (MQTT commands and the button) ------------------------------------
-    def cmd_start(self) -> dict:
+    def cmd_start(self, by: str = "command") -> dict:
         already = self.sessions.open is not None
-        sid = self.sessions.start(self.last_t_s, "command")
+        sid = self.sessions.start(self.last_t_s, by)
         if self.feedback:
             self.feedback.set_status(bool(self.link and self.link.connected), True, False)
         return {"session_id": sid, "already_running": already}
 
-    def cmd_stop(self) -> dict:
+    def cmd_stop(self, by: str = "command") -> dict:
         sid = self.sessions.session_id
         if sid is None:
             return {"session_id": None, "stopped": False}
         total = self.sessions.open and sum(self.sessions.open.rep_counts.values())
-        self._publish(self.sessions.stop(self.last_t_s, "command"))
+        self._publish(self.sessions.stop(self.last_t_s, by))
         return {"session_id": sid, "stopped": True, "total_reps": int(total or 0)}
 
     def cmd_exercise(self, exercise: str | None) -> dict:
@@ -341,6 +341,24 @@ class Runtime:
             getattr(self.engine, name)(*args)
         except ValueError as e:  # the engine's one-line refusal
             raise KotError(str(e).splitlines()[0] if str(e) else f"{name} refused") from None
+
+
+def warm_up_engine(make_engine: Callable[[], object]) -> float:
+    """Run a throwaway engine over a short simulated set before the sensor starts: the
+    engine's numba kernels compile on first use (seconds on a cold cache), and a stall that
+    long on the live stream would overflow the IMU FIFO. Returns the seconds spent."""
+    t0 = time.perf_counter()
+    try:
+        from kotdevice.sim import simulate_set
+
+        r = simulate_set("squat", reps=2, seed=0, tail_s=2.0)
+        eng = make_engine()
+        for i in range(0, len(r.imu), 256):
+            eng.process(r.imu.slice(i, i + 256))
+        eng.finish()
+    except Exception:
+        pass  # warm-up is an optimisation only
+    return time.perf_counter() - t0
 
 
 def log_stderr(msg: str) -> None:

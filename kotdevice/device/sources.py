@@ -108,8 +108,8 @@ def open_sim_source(*, speed: float = 1.0, seed: int = 0, spec: dict | None = No
                     faults=None, log: Callable[[str], None] | None = None) -> SensorSource:
     from kotdevice.sensor import make_sim_bus, open_sensor
 
-    clock = SpeedClock(speed)
     blocks, dur = sim_workout_blocks(seed, spec=spec, loop=loop, log=log)
+    clock = SpeedClock(speed)  # after simulating: bus time 0 = the chip powering up
     bus = make_sim_bus(chip=chip, source=blocks, clock=clock, faults=faults)
     sensor = open_sensor(bus, bus_number=None, odr_hz=odr_hz, accel_fs_g=accel_fs_g, gyro_fs_dps=gyro_fs_dps,
                          clock=clock)

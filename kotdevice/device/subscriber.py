@@ -30,11 +30,13 @@ class Collector:
     topic: str = "kot/#"
     client_id: str = field(default_factory=lambda: f"collector-{time.monotonic_ns()}")
     messages: list[Received] = field(default_factory=list)
+    persistent: bool = False  # keep the session on the broker (messages queue while away)
 
     def __post_init__(self):
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311,
+                        clean_session=not self.persistent)
         c.on_connect = lambda cl, ud, fl, rc, pr=None: cl.subscribe(self.topic, qos=1)
         c.on_subscribe = lambda *a: self._subscribed.set()
         c.on_message = self._on_message

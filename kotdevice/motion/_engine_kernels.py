@@ -69,7 +69,12 @@ MIN_FR = 59
 MAX_FR = 60
 N_MOUNT = 61     # count of mount changes (for the Python side's bookkeeping)
 PREV_V = 62      # previous detection-angle sample (for its speed)
-STATE_SIZE = 63
+AX_ON = 63       # 1 while an axial-rotation episode (strap being turned?) is under way
+AX_PSI = 64      # integrated rotation about sensor X in the episode (deg)
+AX_PERP = 65     # integrated rotation perpendicular to X in the episode (deg)
+AX_QUIET = 66    # time the axial rate has been quiet (s)
+AX_DUR = 67
+STATE_SIZE = 68
 
 # ---- settings layout ---------------------------------------------------------------------
 C_W_MIN = 0          # dps: gyro (perpendicular to up) above this is "motion" for learning
@@ -93,7 +98,11 @@ C_AMP_TAU = 17       # s: the typical swing decays toward the floor between sets
 C_GAP = 18           # s: a dt above this resets the low-passes
 C_LEARN = 19         # 1 = learn/refine the mount automatically
 C_ARRIVE_DPS = 20    # an extreme 'arrives' while the angle still moves faster than this
-C_SIZE = 21
+C_AX_ON_DPS = 21     # axial rate that starts a strap-turn episode
+C_AX_MIN_DEG = 22    # net turn about X that counts as a strap re-adjustment
+C_AX_PERP_RATIO = 23 # ... while the rest of the sensor turned at most this much (relative)
+C_AX_MAX_S = 24      # episodes longer than this are movement, not a strap turn
+C_SIZE = 25
 
 # ---- event buffer columns ----------------------------------------------------------------
 E_KIND = 0       # +1 max, -1 min
@@ -301,6 +310,62 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                 elif pl >= cfg[C_PLANAR]:
                     _adopt(st, P, ux, uy, uz)
 
+        # ---- 1b. strap turned about the shin (hands on the enclosure) -------------------------
+        # A turn of the enclosure about its own X axis while the shin keeps still: the gyro
+        # sees a net rotation about X alone. A vector fixed in the leg (the lateral axis), in
+        # sensor coordinates, turns by the opposite angle - update it at once rather than
+        # waiting for the next set to re-learn it. Twists of the leg return to where they
+        # started (net ~0) and movement turns the other axes too, so neither triggers it.
+        if cfg[C_LEARN] > 0.0 and dt > 0.0:
+            wperp = math.sqrt(wy * wy + wz * wz)
+            if st[AX_ON] == 0.0:
+                if abs(wx) > cfg[C_AX_ON_DPS]:
+                    st[AX_ON] = 1.0
+                    st[AX_PSI] = wx * dt
+                    st[AX_PERP] = wperp * dt
+                    st[AX_QUIET] = 0.0
+                    st[AX_DUR] = dt
+            else:
+                st[AX_PSI] += wx * dt
+                st[AX_PERP] += wperp * dt
+                st[AX_DUR] += dt
+                if abs(wx) < 0.3 * cfg[C_AX_ON_DPS]:
+                    st[AX_QUIET] += dt
+                else:
+                    st[AX_QUIET] = 0.0
+                if st[AX_DUR] > cfg[C_AX_MAX_S]:
+                    st[AX_ON] = 0.0
+                elif st[AX_QUIET] >= 0.3:
+                    st[AX_ON] = 0.0
+                    psi = st[AX_PSI]
+                    if (abs(psi) >= cfg[C_AX_MIN_DEG]
+                            and st[AX_PERP] <= cfg[C_AX_PERP_RATIO] * abs(psi)
+                            and st[LEARNED] > 0.0):
+                        c = math.cos(-psi / RAD2DEG)
+                        sn = math.sin(-psi / RAD2DEG)
+                        for o in (R, P, PS):
+                            y0 = st[o + 1]
+                            z0 = st[o + 2]
+                            st[o + 1] = c * y0 - sn * z0
+                            st[o + 2] = sn * y0 + c * z0
+                        # the old scatter describes the old mount: start afresh around R
+                        for k in range(6):
+                            st[SL + k] = 0.0
+                            st[SS + k] = 0.0
+                        st[MT_L] = 0.0
+                        st[MT_S] = 0.0
+                        st[LAST_RELEARN] = t
+                        st[N_MOUNT] += 1.0
+                        if ne < ev.shape[0]:
+                            ev[ne, :] = 0.0
+                            ev[ne, E_HOW] = 2.0
+                            ev[ne, E_T] = t
+                            ev[ne, E_TCONF] = t
+                            ev[ne, E_V] = st[R]
+                            ev[ne, E_RAW] = st[R + 1]
+                            ev[ne, E_FRONT] = st[R + 2]
+                            ne += 1
+
         # ---- 2. angles --------------------------------------------------------------------
         rx = st[R]
         ry = st[R + 1]
@@ -322,7 +387,8 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         fx = uy * hz - uz * hy
         ang = math.atan2(fx, ux) * RAD2DEG
         fro = math.atan2(hx, ux) * RAD2DEG
-        rate = wx * hx + wy * hy + wz * hz  # + = knee moving forward (right-hand rule about right)
+        # + = knee moving forward: a positive turn about 'right' tips up toward -forward
+        rate = -(wx * hx + wy * hy + wz * hz)
         ang_out[i] = ang
         fro_out[i] = fro
         rate_out[i] = rate

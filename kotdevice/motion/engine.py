@@ -56,6 +56,11 @@ class EngineSettings:
     settle_min_deg: float = 0.3
     settle_s: float = 0.15
     arrive_rate_dps: float = 3.0
+    # strap turned about the shin by hand (see _engine_kernels 1b)
+    strap_turn_rate_dps: float = 10.0
+    strap_turn_min_deg: float = 5.0
+    strap_turn_perp_ratio: float = 0.5
+    strap_turn_max_s: float = 2.5
     swing_memory_s: float = 15.0
     gap_s: float = 0.25
     stand_window_s: float = 1.5  # the quiet start used as the standing reference
@@ -86,6 +91,10 @@ class EngineSettings:
         c[K.C_GAP] = self.gap_s
         c[K.C_LEARN] = 1.0 if self.learn_mount else 0.0
         c[K.C_ARRIVE_DPS] = self.arrive_rate_dps
+        c[K.C_AX_ON_DPS] = self.strap_turn_rate_dps
+        c[K.C_AX_MIN_DEG] = self.strap_turn_min_deg
+        c[K.C_AX_PERP_RATIO] = self.strap_turn_perp_ratio
+        c[K.C_AX_MAX_S] = self.strap_turn_max_s
         return c
 
 
@@ -124,7 +133,9 @@ class MotionEngine:
         self._mode = "reps"
         self._leg = "unknown"
         self._mount_source = "auto"
-        self._trackers = {1: SwingTracker(1), -1: SwingTracker(-1)}
+        # Every counted exercise moves the shin forward from its start position (squat: knee
+        # over toes; tibialis raise: up from leaning back; backward walk: the swing).
+        self._tracker = SwingTracker(1)
         self._open: _OpenSet | None = None
         self._n_sets = 0
         self._t0: float | None = None
@@ -134,6 +145,7 @@ class MotionEngine:
         self._ktw: dict[str, float] = {}
         self._ktw_peak: Extreme | None = None
         self._last_motion_t = -1e9
+        self._r_prev: np.ndarray | None = None
         self._state = EngineState()
         if mount is not None:
             self._load_mount(mount)
@@ -282,6 +294,15 @@ class MotionEngine:
         else:
             reason = "readjusted"
             self._mount_source = "auto"
+            if row[K.E_HOW] == 2.0 and self._up_stand is not None and self._r_prev is not None:
+                # the enclosure was turned about its X axis: the standing gravity direction
+                # in sensor coordinates turned with the lateral axis
+                a0 = math.atan2(self._r_prev[2], self._r_prev[1])
+                a1 = math.atan2(r[2], r[1])
+                c, sn = math.cos(a1 - a0), math.sin(a1 - a0)
+                u = self._up_stand
+                self._up_stand = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
+        self._r_prev = r
         return [MountEvent(float(row[K.E_T]), reason, round(rotation_about_shin_deg(r), 2), self._leg)]
 
     def _on_extreme(self, e: Extreme) -> list:
@@ -290,62 +311,61 @@ class MotionEngine:
         if self._mode == "knee_to_wall":
             out.extend(self._ktw_feed(e))
             return out
-        cands = []
-        for s, tr in self._trackers.items():
-            c = tr.feed(e)
-            if c is not None:
-                cands.append(c)
-        for c in cands:
+        c = self._tracker.feed(e)
+        if c is not None:
             out.extend(self._on_candidate(c))
         return out
 
     def _on_candidate(self, c: Candidate) -> list:
         cs = self.settings.counting
         out: list = []
-        op = self._open
-        if op is not None:
-            gap = c.start_s - op.last_end_s
-            if gap > cs.rest_gap_s.get(op.exercise, 8.0):
-                out.extend(self._close_set())
-                op = None
-            elif c.s == op.s:
-                typical = float(np.median(op.roms))
-                if fits_set(c, op.exercise, op.s, typical, cs):
-                    out.append(self._add_rep(op, c))
-                    return out
-                kind = self._kind(c)
-                if kind is not None and kind != op.exercise and kind != "walk":
-                    out.extend(self._close_set())
-                    op = None
-                else:
-                    return out
-            else:
-                return out
         kind = self._kind(c)
+        op = self._open
+        if op is not None and c.start_s - op.last_end_s > cs.rest_gap_s.get(op.exercise, 8.0):
+            out.extend(self._close_set())
+            op = None
+        if op is not None:
+            if kind == "walk":
+                # walking away (forward gait) ends the set; it never counts
+                out.extend(self._close_set())
+                return out
+            typical = float(np.median(op.roms))
+            gait_break = (op.exercise == "squat" and self._exercise is None
+                          and self._gait_like(c) and c.end.how != 1)
+            if not gait_break and fits_set(c, op.exercise, op.s, typical, cs) and (
+                    kind is None or kind == op.exercise or self._exercise is not None
+                    or c.rom < cs.partial_frac * typical):
+                out.append(self._add_rep(op, c))
+                return out
+            if kind is None or kind == op.exercise:
+                return out
+            out.extend(self._close_set())
         if kind is None or kind == "walk":
             return out
-        if self._exercise is None and kind == "tib_raise" and c.s < 0:
-            pass
+        if kind == "squat" and self._exercise is None and self._gait_like(c) and c.end.how != 1:
+            # fast, short and straight into the next swing: the first stride of walking,
+            # not a step-up (those stop at the top)
+            return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
         self._n_sets += 1
         out.append(self._add_rep(self._open, c))
         return out
 
+    def _gait_like(self, c: Candidate) -> bool:
+        cs = self.settings.counting
+        return (c.rom >= cs.gait_min_rom_deg and c.duration <= cs.gait_max_s
+                and max(c.rpos, c.rneg) >= cs.gait_min_rate_dps)
+
     def _kind(self, c: Candidate) -> str | None:
         """Exercise of a candidate that would start a set (forced exercise respected)."""
         stand = self.stand_angle_deg
         k = classify(c, stand, self.settings.counting)
         if self._exercise is None:
-            # a shin-back swing only counts as a tibialis raise from a held start
-            if k == "tib_raise" and c.start.how != 1 and (c.start.t_last - c.start.t_first) < 0.4:
-                return None
-            if c.s < 0 and k != "tib_raise":
-                return None
             return k
         ex = self._exercise
-        if k == ex:
-            return ex
+        if k == ex or k == "walk":
+            return k
         cs = self.settings.counting
         if ex == "squat" and c.s > 0 and c.rom >= cs.squat_min_rom_deg * 0.75 \
                 and cs.squat_min_s * 0.5 <= c.duration <= cs.squat_max_s and k != "walk":
@@ -360,18 +380,23 @@ class MotionEngine:
         return None
 
     def _add_rep(self, op: _OpenSet, c: Candidate) -> RepEvent:
-        op.roms.append(c.rom)
+        op.roms.append(abs(c.peak.raw - c.start.v))
         op.last_end_s = c.end_s
         typical = float(np.median(op.roms))
         rep = self._rep_event(op, c, len(op.reps) + 1, typical)
         op.reps.append(rep)
         return rep
 
-    def _partial(self, rom: float, peak: float, typical: float) -> bool:
-        if rom < self.settings.counting.partial_frac * typical:
+    def _partial(self, exercise: str, rom: float, start: float, typical: float) -> bool:
+        frac = self.settings.counting.partial_frac
+        if rom < frac * typical:
             return True
-        if self._depth_target is not None and peak < self._depth_target:
-            return True
+        tgt = self._depth_target
+        if tgt is not None:
+            # squat/stride: the target is the bottom angle; tibialis raise: the raise itself
+            target_rom = tgt if exercise == "tib_raise" else tgt - start
+            if target_rom > 0 and rom < frac * target_rom:
+                return True
         return False
 
     def _rep_event(self, op: _OpenSet, c: Candidate, idx: int, typical: float) -> RepEvent:
@@ -387,7 +412,7 @@ class MotionEngine:
             rom_deg=round(rom, 2), eccentric_s=round(t_bot0 - start_s, 3),
             pause_s=round(t_bot1 - t_bot0, 3), concentric_s=round(end_s - t_bot1, 3),
             tut_s=round(end_s - start_s, 3), peak_frontal_deg=round(c.wobble, 2),
-            partial=self._partial(c.rom, peak, typical), detected_s=round(c.detected_s, 3),
+            partial=self._partial(op.exercise, rom, c.start.v, typical), detected_s=round(c.detected_s, 3),
         )
 
     def _check_rest(self, t_now: float) -> list:
@@ -404,8 +429,9 @@ class MotionEngine:
         if op is None or not op.reps:
             return []
         typical = float(np.median(op.roms))
-        reps = tuple(replace(r, partial=self._partial(rom, r.peak_angle_deg, typical))
-                     for r, rom in zip(op.reps, op.roms))
+        reps = tuple(replace(r, partial=self._partial(op.exercise, r.rom_deg,
+                                                      r.peak_angle_deg - r.rom_deg, typical))
+                     for r in op.reps)
         m = set_metrics(reps)
         return [SetEvent(op.exercise, op.variant, op.index, reps[0].start_s, reps[-1].end_s, reps,
                          m["mean_peak_deg"], m["max_peak_deg"], m["tempo_cv"])]

@@ -59,6 +59,7 @@ class Candidate:
     acc: float  # largest ||a| - 1 g|
     fmax: float
     fmin: float
+    interrupted: bool = False  # held part-way back before returning (sit down, stand up)
 
     @property
     def start_s(self) -> float:
@@ -108,15 +109,17 @@ class SwingTracker:
 
     s: int
     min_rom_deg: float = 0.5
-    return_frac: float = 0.7
+    return_frac: float = 0.55
     max_rep_s: float = 15.0
     start: Extreme | None = None
     peak: Extreme | None = None
+    _held: dict = field(default_factory=dict)
     _stats: list = field(default_factory=lambda: [0.0, 0.0, 0.0, -1e9, 1e9])
 
     def reset(self) -> None:
         self.start = None
         self.peak = None
+        self._held = {}
         self._reset_stats()
 
     def _reset_stats(self) -> None:
@@ -134,17 +137,27 @@ class SwingTracker:
         s = self.s
         if e.how == 2:
             # left an extreme that had been reported as held: update its leave time
-            for x in (self.start, self.peak):
-                if x is not None and x.t == e.t and x.kind == e.kind:
-                    x.t_last = e.t_last
+            x = self._held.get(e.kind)
+            if x is not None:
+                x.t_last = e.t_last
             self._acc(e)
             return None
+        if e.how == 1:
+            self._held[e.kind] = e
         is_peak = e.kind == s
         if is_peak:
             if self.start is None:
                 return None
             self._acc(e)
-            if self.peak is None or s * e.v >= s * self.peak.v:
+            p = self.peak
+            if p is None or s * e.v >= s * p.v:
+                if p is not None and p.how == 1 \
+                        and s * (e.v - p.v) > 2.0 * s * (p.v - self.start.v):
+                    # the earlier small held step was really the start position (e.g. the
+                    # heel-elevated stance taken before the first rep)
+                    self.start = p
+                    self._reset_stats()
+                    self._acc(e)
                 self.peak = e
             return None
         # a valley (in this polarity)
@@ -173,6 +186,11 @@ class SwingTracker:
         if s * e.v <= s * self.start.v:
             self.start, self.peak = e, None
             self._reset_stats()
+        elif e.how == 1:
+            # held part-way back: a new start position (sitting down, a sled-drag stance);
+            # the way down to it was not a rep
+            self.start, self.peak = e, None
+            self._reset_stats()
         return None
 
 
@@ -192,6 +210,7 @@ class CountSettings:
     gait_max_s: float = 2.2
     gait_min_rate_dps: float = 100.0
     gait_asym: float = 1.15  # backward walk: the outward (swing) half this much faster
+    gait_heel_strike_deg: float = 3.0  # forward walking: heel strike leans back this far
     in_set_min_frac: float = 0.25  # in a set, reps down to this share of the typical ROM count
     in_set_max_frac: float = 3.0
     partial_frac: float = 0.75
@@ -208,7 +227,11 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         # (angle rising) fast; walking forward it swings back fast.
         if c.out_rate >= cs.gait_asym * c.back_rate:
             return "backward_walk"
-        return "walk"
+        # forward walking: the fast half is the swing back to heel strike, where the shin
+        # leans back behind its standing angle. A fast push back up from a forward start is a
+        # step-up / step-down instead.
+        if stand_angle is None or c.start_angle <= stand_angle - cs.gait_heel_strike_deg:
+            return "walk"
     lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
             and cs.tib_min_s <= dur <= cs.tib_max_s:

@@ -196,12 +196,16 @@ class Sensor:
 
     # ------------------------------------------------------------------ timing model
     def _init_chip(self) -> None:
-        try:
-            self._configure()
-        except _BusDown:
-            raise KotError(
-                f"{self.chip_name} at 0x{self.address:02x} stopped answering during set-up"
-            ) from None
+        for attempt in range(5):  # a noisy bus may need a second go
+            try:
+                self._configure()
+                break
+            except _BusDown:
+                if attempt == 4:
+                    raise KotError(
+                        f"{self.chip_name} at 0x{self.address:02x} stopped answering during set-up"
+                    ) from None
+                self._sleep(0.01 * 2**attempt)
         self._anchor_after_reset()
 
     def _anchor_after_reset(self) -> None:
@@ -215,18 +219,25 @@ class Sensor:
         self._had_error = False
 
     def _observe(self, level: int, t_host: float) -> None:
-        self._obs.append((self._consumed + level - 0.5, t_host))
+        """A FIFO level seen at a host time: frames produced = consumed + level."""
+        self._obs.append((self._consumed + level, t_host))
         if len(self._obs) > 40:
             del self._obs[0]
         nominal = 1.0 / self.odr_hz
-        n = np.array([o[0] for o in self._obs])
+        n = np.array([o[0] for o in self._obs], dtype=float)
         t = np.array([o[1] for o in self._obs])
         if len(self._obs) >= 3 and n[-1] - n[0] >= 20:
-            b, a = np.polyfit(n, t, 1)
+            b = float(np.polyfit(n - 0.5, t, 1)[0])  # quantisation averages out over the window
             if abs(b / nominal - 1) < 0.05:  # a wild fit (bad host timing) is ignored
-                self._period, self._t0 = float(b), float(a)
-                return
-        self._t0 = float(np.mean(t - n * self._period))
+                self._period = b
+        # each level bounds the first sample's time: sample N-1 was out, sample N not yet
+        recent_n, recent_t = n[-10:], t[-10:]
+        lo = np.max(recent_t - recent_n * self._period)
+        hi = np.min(recent_t - (recent_n - 1) * self._period)
+        if lo <= hi:
+            self._t0 = 0.5 * (lo + hi)
+        else:  # host timing jitter made the bounds disagree: fall back to the mean
+            self._t0 = float(np.mean(recent_t - (recent_n - 0.5) * self._period))
 
     def _predicted_level(self, t_host: float) -> float:
         return (t_host - self._t0) / self._period + 1 - self._consumed
@@ -256,13 +267,16 @@ class Sensor:
                 self._last_level_t = t_host
             frames = level
         else:
-            frames = int(pred - 1 - 0.01 * pred)  # margin: chip clock vs our model
+            # margin (2 samples + 1 %) for chip clock vs our model: over-reading an MPU FIFO
+            # returns its last byte again, which nothing downstream could tell from data
+            frames = int(pred - 2 - 0.01 * pred)
         if frames <= 0:
             return ImuBlock.empty()
         data = self._fifo_data(frames)
         counts = self._parse(data)
         t_after = self.clock()
-        if counts is None or self._had_error or self._predicted_level(t_after) + frames >= self.capacity_frames:
+        # the level the FIFO would hold now had we not read: at capacity, it may have overflowed
+        if counts is None or self._had_error or self._predicted_level(t_after) >= self.capacity_frames - 2:
             # the data may be misaligned or the FIFO may have overflowed while we read: verify
             after_error = after_error or self._had_error
             self._had_error = False
@@ -274,10 +288,16 @@ class Sensor:
 
     def _emit(self, counts: np.ndarray) -> ImuBlock:
         n = len(counts)
-        k = self._consumed + np.arange(n)
-        t = self._t0 + k * self._period
-        if self._last_t is not None and t[0] <= self._last_t:
-            t = t + (self._last_t + 0.5 * self._period - t[0])  # never go back in time
+        P = self._period
+        t = self._t0 + (self._consumed + np.arange(n)) * P
+        if self._last_t is not None and abs(t[0] - (self._last_t + P)) < 3 * P:
+            # continuing stream: slew towards the model by at most 2 % of a period per sample,
+            # so a model update never shows as a jump in the sample spacing
+            c = t[0] - (self._last_t + P)
+            ramp = np.clip(c, -0.02 * P * np.arange(1, n + 1), 0.02 * P * np.arange(1, n + 1))
+            t = self._last_t + P * np.arange(1, n + 1) + ramp
+        elif self._last_t is not None and t[0] <= self._last_t:
+            t = t + (self._last_t + 0.5 * P - t[0])  # never go back in time
         self._consumed += n
         self._last_t = float(t[-1])
         self.stats.samples += n
@@ -514,9 +534,13 @@ def detect(bus, address: int | None = None, bus_number: int | None = None) -> tu
         probes = [(address, 0x75), (address, 0x0F)]
     seen = []
     for addr, reg in probes:
-        try:
-            who = bus.read_byte_data(addr, reg)
-        except OSError:
+        for _ in range(3):  # a transient EIO must not hide a chip that is there
+            try:
+                who = bus.read_byte_data(addr, reg)
+                break
+            except OSError:
+                who = None
+        if who is None:
             continue
         spec = regmap.spec_for_whoami(addr, who)
         if spec is None and address is not None:  # a non-standard address given explicitly

@@ -165,7 +165,6 @@ class EmulatedChip:
         # keep the work bounded after a long idle: older samples would only overflow the FIFO
         max_keep = self.spec.fifo_bytes // 6 + 4
         if n > max_keep:
-            self._lost_old = n - max_keep
             self.overflowed = self.overflowed or self.fifo_enabled()
             self._grid_k += n - max_keep
             n = max_keep
@@ -576,7 +575,7 @@ class SimBus:
             c.advance()
             if c._grid_rate > 0:
                 worst = max(worst, 1.5 * c.spec.fifo_bytes / c.spec.frame_bytes / c._grid_rate)
-        sleeper = getattr(self.clock, "advance", None)
+        sleeper = getattr(self.clock, "sleep", None)  # SimClock.sleep advances simulated time
         (sleeper or time.sleep)(worst)
 
     # ---- smbus2.SMBus API subset

@@ -11,8 +11,8 @@ import numpy as np
 # Per-axis RMS at envelope 1 (a brisk squat): (band_lo_hz, band_hi_hz, gyro dps (x,y,z), accel g (x,y,z))
 # x = axial (worst gyro), y = lateral/sagittal-rate axis (rep axis), z = anterior (frontal-plane rotation)
 BANDS = (
-    (3.0, 8.0, (6.0, 1.4, 4.0), (0.015, 0.065, 0.015)),
-    (8.0, 20.0, (6.0, 1.4, 2.0), (0.040, 0.015, 0.040)),
+    (3.0, 8.0, (6.0, 1.4, 4.0), (0.012, 0.055, 0.012)),
+    (8.0, 20.0, (6.0, 1.4, 2.0), (0.030, 0.012, 0.030)),
 )
 HUMP_HZ = 9.0
 
@@ -44,9 +44,9 @@ def envelope(theta_deg: np.ndarray, inten: np.ndarray, fs: float) -> np.ndarray:
 
 # contact kind -> (accel peak g, accel freq Hz, accel decay s, axial ring dps, ring freq Hz, ring decay s)
 CONTACTS = {
-    "heel": (1.2, 30.0, 0.015, 90.0, 15.0, 0.10),
-    "toe": (0.8, 28.0, 0.015, 60.0, 14.0, 0.09),
-    "tap": (0.8, 25.0, 0.02, 40.0, 14.0, 0.08),
+    "heel": (0.8, 30.0, 0.015, 90.0, 15.0, 0.10),
+    "toe": (0.55, 28.0, 0.015, 60.0, 14.0, 0.09),
+    "tap": (1.0, 25.0, 0.02, 40.0, 14.0, 0.08),
     "push": (0.45, 20.0, 0.03, 25.0, 12.0, 0.06),
     "forefoot": (0.35, 35.0, 0.010, 8.0, 16.0, 0.04),
     "hand": (0.25, 18.0, 0.03, 20.0, 10.0, 0.05),
@@ -76,10 +76,10 @@ def contact_signals(rng, n: int, fs: float, contacts) -> tuple[np.ndarray, np.nd
     return acc, rate
 
 
-def jitter_signals(rng, theta_deg, inten, fs: float, contacts):
+def jitter_signals(rng, env, fs: float, contacts):
     """(extra accel in g, extra rotation rate in dps), shin frame, on the fine grid."""
-    n = len(theta_deg)
-    env = envelope(theta_deg, inten, fs)[:, None]
+    n = len(env)
+    env = env[:, None]
     acc = np.zeros((n, 3))
     rate = np.zeros((n, 3))
     for lo, hi, g_rms, a_rms in BANDS:
@@ -87,6 +87,26 @@ def jitter_signals(rng, theta_deg, inten, fs: float, contacts):
         acc += env * band_noise(rng, n, fs, lo, hi) * np.array(a_rms)
     ca, cr = contact_signals(rng, n, fs, contacts)
     return acc + ca, rate + cr
+
+
+# Whole-shin translation below 4 Hz (foot rocking, heel lift, soft tissue sliding): it moves
+# the accelerometer without rotating the gyro, a main source of the 5–9 deg accel-vs-gyro
+# tilt disagreement in squats (REAL-SIGNALS §4). World frame (forward, left, up), g RMS at env 1.
+TRANSLATION_G = (0.075, 0.03, 0.04)
+
+
+def base_translation(rng, env: np.ndarray, fs: float) -> np.ndarray:
+    """Displacement (m) whose second derivative is band-limited (1–4 Hz) acceleration of the
+    given RMS scaled by the envelope; integrated in the frequency domain so it never drifts."""
+    n = len(env)
+    if n < 64:
+        return np.zeros((n, 3))
+    acc = band_noise(rng, n, fs, 1.0, 4.0, shape="pink") * np.array(TRANSLATION_G) * 9.80665
+    acc *= env[:, None]
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    A = np.fft.rfft(acc, axis=0)
+    h = np.where(f >= 0.7, -1.0 / np.maximum((2 * np.pi * f) ** 2, 1e-9), 0.0)
+    return np.fft.irfft(A * h[:, None], n=n, axis=0)
 
 
 def sway(rng, n: int, fs: float) -> np.ndarray:

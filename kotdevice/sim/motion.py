@@ -39,8 +39,8 @@ SQUAT_VARIANTS = {
     "deep": dict(base=0.0, depth=36.0, conc=1.0, inten=1.0, tap=None),
     "heel_elevated": dict(base=9.0, depth=38.0, conc=1.0, inten=1.0, tap=None),
     "split_squat": dict(base=8.0, depth=35.0, conc=1.0, inten=1.2, tap=None),
-    "step_up": dict(base=8.0, depth=37.0, conc=0.55, inten=2.4, tap="tap"),
-    "step_down": dict(base=0.0, depth=33.0, conc=0.45, inten=2.6, tap="tap"),
+    "step_up": dict(base=8.0, depth=37.0, conc=0.34, inten=2.4, tap="tap"),
+    "step_down": dict(base=0.0, depth=33.0, conc=0.30, inten=2.6, tap="tap"),
 }
 WALK_VARIANTS = ("walk", "sled_drag")
 REST_ACTIVITIES = ("stand", "walk", "sit_stand", "fidget", "strap_adjust")
@@ -180,9 +180,13 @@ def squat_set(tr: Track, variant: str, reps: int, tempo: str, depth_deg: float |
         from kotdevice.errors import KotError
         raise KotError(f"depth_deg={peak:.1f} is not deeper than the {variant} start pose ({base:.1f} deg)")
     te, tb, tc, tt = SQUAT_TEMPOS[tempo]
-    tc *= v["conc"]
-    if variant in ("step_up", "step_down"):  # violent, fast descents too
-        te *= 0.7
+    if variant in ("step_up", "step_down"):
+        # violent: the push back up (~200 dps) is about twice as fast as the descent whatever
+        # the tempo; slow tempos only lengthen the lowering and the pause (REAL-SIGNALS §9)
+        te = 0.6 * te / SQUAT_TEMPOS["quick"][0] * rng.uniform(0.9, 1.1)
+        tc = v["conc"] * rng.uniform(0.9, 1.1)
+    else:
+        tc *= v["conc"]
     speed = rng.uniform(0.92, 1.08)
     valgus = abs(rng.normal(0.12, 0.06))
     rot = abs(rng.normal(0.12, 0.05))
@@ -292,9 +296,9 @@ def walk_set(tr: Track, variant: str, reps: int, tempo: str, depth_deg: float | 
     rng = tr.rng
     tf = {"quick": 0.85, "normal": 1.0, "slow": 1.3, "pause": 1.15}[tempo]
     if variant == "sled_drag":
-        sw, st, thc, tho, stride, inten = 0.55, 0.95, 38.0, 12.0, 0.55, 1.4
+        sw, st, thc, tho, stride, inten = 0.55, 0.95, 38.0, 12.0, 0.45, 1.4
     else:
-        sw, st, thc, tho, stride, inten = 0.42, 0.62, 30.0, -2.0, 0.75, 1.5
+        sw, st, thc, tho, stride, inten = 0.40, 0.62, 32.0, -4.0, 0.5, 1.5
     if depth_deg is not None:
         thc = depth_deg - tr.stand_theta
     spans = _walk(tr, reps, -1.0, sw * tf, st * tf, tr.stand_theta + thc, tr.stand_theta + tho,
@@ -344,7 +348,7 @@ def rest_activity(tr: Track, kind: str, dur_s: float) -> dict:
         tr.hold(dur_s, 0.03)
     elif kind == "walk":
         strides = max(2, int(round(dur_s / 1.1)))
-        _walk(tr, strides, 1.0, 0.4, 0.68, tr.stand_theta - 8, tr.stand_theta + 38, 1.1, "heel", 1.5)
+        _walk(tr, strides, 1.0, 0.42, 0.68, tr.stand_theta - 10, tr.stand_theta + 38, 0.62, "heel", 1.5)
         # last half step brings the feet together
         tr.to_stand(0.5, 1.0)
         tr.contact("heel", 0.6)

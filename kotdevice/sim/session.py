@@ -222,7 +222,9 @@ def _render(tr: motion.Track, spec: dict, ep: ErrorParams, rate: float, rng, see
     phi = phi + sw[:, 1]
     psi = psi + sw[:, 2]
     R_wb = geometry.shin_frames(theta, phi, psi)
-    extra_acc_b, rate_b = jitter.jitter_signals(rng, theta, inten, fs, tr.contacts)
+    env = jitter.envelope(theta, inten, fs)
+    extra_acc_b, rate_b = jitter.jitter_signals(rng, env, fs, tr.contacts)
+    ankle = ankle + jitter.base_translation(rng, env, fs)
     # wobble of the enclosure on the soft tissue as a real (small) rotation, so gyro and
     # orientation stay consistent: integrate the wobble rate, drop its slow drift
     delta = np.cumsum(np.radians(rate_b), axis=0) / fs

@@ -1,0 +1,186 @@
+"""``kotdevice bench accuracy``: the motion engine against the simulator's ground truth.
+
+Runs the engine exactly as ``kotdevice replay`` does (streaming, in blocks) over every
+session of one split of a corpus (``holdout`` by default: never used for tuning) and scores:
+per exercise, exact-count rate per set, within +-1, exercise detection, tibial-angle RMS in
+movement and at rest, peak-angle MAE; per session, false reps during rests.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+EX_ORDER = ("squat", "tib_raise", "backward_walk")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("accuracy", help="rep counts and angles vs. the simulator's ground truth")
+    p.add_argument("--corpus", metavar="DIR",
+                   help="corpus from `kotdevice simulate --corpus DIR` (default: generate one "
+                        "in ~/.cache/kotdevice/corpus-s<seed>)")
+    p.add_argument("--split", default="holdout", choices=("holdout", "tune"),
+                   help="which part to score (tune only while developing)")
+    p.add_argument("--sessions", type=int, default=40, help="corpus size when generating")
+    p.add_argument("--seed", type=int, default=0, help="corpus seed when generating")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N sessions")
+    p.add_argument("--details", metavar="JSON", help="also write per-set details here")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from kotdevice.errors import KotError
+
+    corpus = Path(args.corpus) if args.corpus else _default_corpus(args.sessions, args.seed)
+    split_dir = corpus / args.split
+    files = sorted(split_dir.glob("*.csv"))
+    files = [f for f in files if not f.name.endswith(".truth.csv")]
+    if not files:
+        raise KotError(f"{split_dir}: no session CSV files (make one with `kotdevice simulate --corpus {corpus}`)")
+    if args.limit:
+        files = files[: args.limit]
+    results = []
+    t0 = time.monotonic()
+    for i, f in enumerate(files):
+        results.append(evaluate_session(f))
+        el = time.monotonic() - t0
+        print(f"accuracy: {i + 1}/{len(files)} {f.name} [{el:.0f} s elapsed]", file=sys.stderr, flush=True)
+    summary = aggregate(results)
+    print(format_table(summary, f"kotdevice bench accuracy --corpus {corpus} --split {args.split}"))
+    if args.details:
+        Path(args.details).write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
+    return 0
+
+
+def _default_corpus(sessions: int, seed: int) -> Path:
+    from kotdevice.sim.corpus import generate_corpus
+
+    d = Path.home() / ".cache" / "kotdevice" / f"corpus-s{seed}-n{sessions}"
+    if not (d / "manifest.json").exists():
+        print(f"accuracy: generating a {sessions}-session corpus in {d}", file=sys.stderr)
+        generate_corpus(d, sessions=sessions, seed=seed)
+    return d
+
+
+def evaluate_session(csv_path: Path, settings=None) -> dict:
+    """Score one session file against its truth (FILE.truth.json / FILE.truth.csv)."""
+    import numpy as np
+
+    from kotdevice.motion.engine import run_file
+    from kotdevice.motion.events import RepEvent, SetEvent
+    from kotdevice.rawcsv import iter_blocks
+
+    base = csv_path.with_suffix("")
+    truth = json.loads(Path(str(base) + ".truth.json").read_text(encoding="utf-8"))
+    tt = np.loadtxt(str(base) + ".truth.csv", delimiter=",", skiprows=1, ndmin=2)
+    angles = []
+    events, eng = run_file(iter_blocks(csv_path, block_size=32), settings=settings,
+                           on_angles=lambda t, a, f: angles.append(a))
+    ang = np.concatenate(angles)
+    err = ang - tt[:, 1]
+    t = tt[:, 0]
+    sets = [e for e in events if isinstance(e, SetEvent)]
+    reps = [r for s in sets for r in s.reps]
+
+    def in_spans(spans):
+        m = np.zeros(len(t), bool)
+        for a, b in spans:
+            m |= (t >= a) & (t <= b)
+        return m
+
+    move = in_spans([(r["start_s"], r["end_s"]) for s in truth["sets"] for r in s["rep_list"]])
+    stand = in_spans([(a["start_s"], a["end_s"]) for r in truth["rests"] for a in r["activities"]
+                      if a["kind"] == "stand"])
+    first_move = min([s["start_s"] for s in truth["sets"]] + [t[-1]])
+    stand_after = stand & (t > first_move)
+    out = {"file": csv_path.name, "rate_hz": truth["rate_hz"], "sets": [],
+           "sq_move": float(np.sum(err[move] ** 2)), "n_move": int(move.sum()),
+           "sq_rest": float(np.sum(err[stand] ** 2)), "n_rest": int(stand.sum()),
+           "sq_rest_after": float(np.sum(err[stand_after] ** 2)), "n_rest_after": int(stand_after.sum())}
+    used = set()
+    for ts in truth["sets"]:
+        a, b = ts["start_s"] - 0.5, ts["end_s"] + 0.5
+        mine = [i for i, r in enumerate(reps) if a <= 0.5 * (r.start_s + r.end_s) <= b]
+        used.update(mine)
+        exs = [reps[i].exercise for i in mine]
+        ex_ok = bool(exs) and max(set(exs), key=exs.count) == ts["exercise"]
+        peak_err = []
+        part_ok = 0
+        for tr in ts["rep_list"]:
+            # the detected rep overlapping this true rep the most
+            best, ov = None, 0.0
+            for i in mine:
+                r = reps[i]
+                o = min(r.end_s, tr["end_s"]) - max(r.start_s, tr["start_s"])
+                if o > ov:
+                    best, ov = r, o
+            if best is not None:
+                peak_err.append(abs(best.peak_angle_deg - tr["peak_angle_deg"]))
+                part_ok += int(best.partial == tr["partial"])
+        out["sets"].append({"exercise": ts["exercise"], "variant": ts.get("variant"),
+                            "tempo": ts.get("tempo"), "truth_reps": ts["reps"], "reps": len(mine),
+                            "exercise_ok": ex_ok, "peak_abs_err": peak_err, "partial_ok": part_ok,
+                            "start_s": ts["start_s"]})
+    rest_spans = [(r["start_s"], r["end_s"]) for r in truth["rests"]]
+    test_spans = [(a["start_s"] - 0.5, a["end_s"] + 0.5) for x in truth.get("tests", [])
+                  for a in x.get("attempts", [])]
+    false_rest, false_test = [], 0
+    for i, r in enumerate(reps):
+        if i in used:
+            continue
+        mid = 0.5 * (r.start_s + r.end_s)
+        if any(a <= mid <= b for a, b in test_spans):
+            false_test += 1
+        elif any(a <= mid <= b for a, b in rest_spans):
+            false_rest.append(round(mid, 2))
+    out["false_rest"] = false_rest
+    out["reps_in_tests"] = false_test
+    out["has_tests"] = bool(test_spans)
+    return out
+
+
+def aggregate(results: list[dict]) -> dict:
+    import numpy as np
+
+    rows = {}
+    for ex in EX_ORDER + ("all",):
+        sets = [s for r in results for s in r["sets"] if ex == "all" or s["exercise"] == ex]
+        if not sets:
+            continue
+        exact = np.mean([s["reps"] == s["truth_reps"] for s in sets])
+        within1 = np.mean([abs(s["reps"] - s["truth_reps"]) <= 1 for s in sets])
+        det = np.mean([s["exercise_ok"] for s in sets])
+        pe = [e for s in sets for e in s["peak_abs_err"]]
+        rows[ex] = {"sets": len(sets), "exact": float(exact), "within1": float(within1),
+                    "detect": float(det), "peak_mae": float(np.mean(pe)) if pe else float("nan"),
+                    "truth_reps": int(sum(s["truth_reps"] for s in sets)),
+                    "reps": int(sum(s["reps"] for s in sets))}
+    n = len(results)
+    clean = sum(1 for r in results if not r["false_rest"])
+    rms = lambda a, b: float(np.sqrt(sum(r[a] for r in results) / max(1, sum(r[b] for r in results))))
+    return {"rows": rows, "sessions": n, "no_false_rest": clean / max(1, n),
+            "false_rest_total": int(sum(len(r["false_rest"]) for r in results)),
+            "rms_move": rms("sq_move", "n_move"), "rms_rest": rms("sq_rest", "n_rest"),
+            "rms_rest_after": rms("sq_rest_after", "n_rest_after"),
+            "reps_in_tests": int(sum(r["reps_in_tests"] for r in results)),
+            "sessions_with_tests": int(sum(r["has_tests"] for r in results))}
+
+
+def format_table(s: dict, cmd: str) -> str:
+    lines = [f"`{cmd}` ({s['sessions']} sessions)", "",
+             "| exercise | sets | true reps | counted | exact count | within ±1 | exercise detected | peak MAE (°) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for ex, r in s["rows"].items():
+        lines.append(f"| {ex} | {r['sets']} | {r['truth_reps']} | {r['reps']} | {100 * r['exact']:.1f} % | "
+                     f"{100 * r['within1']:.1f} % | {100 * r['detect']:.1f} % | {r['peak_mae']:.2f} |")
+    lines += ["",
+              "| whole sessions | value |", "| --- | --- |",
+              f"| sessions with no false rep during rest | {100 * s['no_false_rest']:.1f} % "
+              f"({s['false_rest_total']} false reps in all) |",
+              f"| tibial angle RMS in movement (reps) | {s['rms_move']:.2f}° |",
+              f"| tibial angle RMS at rest (quiet standing, all) | {s['rms_rest']:.2f}° |",
+              f"| tibial angle RMS at rest after the first set | {s['rms_rest_after']:.2f}° |",
+              f"| reps counted during knee-to-wall tests (auto mode; {s['sessions_with_tests']} sessions have one) "
+              f"| {s['reps_in_tests']} |"]
+    return "\n".join(lines)
