@@ -4,8 +4,8 @@ import json
 import math
 import subprocess
 import sys
-import threading
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -170,7 +170,42 @@ def test_history_view_draws_trace_and_weekly_charts(rig):
         assert h["trace"] > 30  # the live angles of the set just done
         page.evaluate("document.getElementById('h-close').click(); 0")
         assert page.wait_for("document.getElementById('history').hidden")
-        api = json.loads(__import__("urllib.request").request.urlopen(kiosk.url + "api/history?key=Kim").read())
+        api = json.loads(urllib.request.urlopen(kiosk.url + "api/history?key=Kim").read())
         assert [w["volume_reps"] for w in api["weeks"]] == [30, 36, 40]
     finally:
         d.close()
+
+
+def test_page_rides_out_broker_and_kiosk_restarts(tmp_path, browser):
+    from kotdevice.device.broker import free_port
+
+    broker = MosquittoBroker().start()
+    port = free_port()
+    mk = lambda: KioskServer(broker.address, bind="127.0.0.1", http_port=port,  # noqa: E731
+                             db_path=tmp_path / "k.db", log=lambda m: None).start()
+    kiosk = mk()
+    d = FakeDevice(broker.address, "r1", athlete="Rita").connect()
+    try:
+        browser.goto(kiosk.url)
+        d.run_set(1, 3, speed=40)
+        browser.wait_for(tile_js("r1", "t.querySelector('.t-reps').textContent === '3'"))
+        pill = "document.getElementById('broker').textContent"
+        broker.stop()
+        assert "lost" in browser.wait_for(f"{pill}.includes('lost') && {pill}")
+        broker.start()
+        assert browser.wait_for(f"{pill} === 'broker connected'", timeout_s=20)
+        # the kiosk process goes away and comes back: EventSource reconnects by itself and the
+        # fresh snapshot (rebuilt from retained messages) restores the tile
+        snaps = browser.evaluate("window.__kot.snapshots")
+        kiosk.stop()
+        browser.wait_for("document.getElementById('link').textContent.includes('lost')")
+        kiosk = mk()
+        browser.wait_for(f"window.__kot.snapshots > {snaps}", timeout_s=15)
+        assert browser.wait_for(tile_js("r1", "t.querySelector('.t-name').textContent === 'Rita' && "
+                                               "!t.classList.contains('offline')"))
+        d.live(12.0, "idle", 3, set_no=1)
+        assert browser.wait_for(tile_js("r1", "t.querySelector('.t-angle-v').textContent === '12'"))
+    finally:
+        d.close()
+        kiosk.stop()
+        broker.stop()

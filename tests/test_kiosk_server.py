@@ -253,8 +253,13 @@ def test_cli_serves_and_stops_cleanly_on_sigterm(mosquitto, tmp_path):
                              "--bind", "127.0.0.1", "--http-port", "0", "--db", str(tmp_path / "k.db")],
                             stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
-        url = re.search(r"serving (http://\S+)", line).group(1)
+        url = None
+        for _ in range(20):  # the broker may be greeted in the log before the URL line
+            m = re.search(r"serving (http://\S+)", proc.stderr.readline())
+            if m:
+                url = m.group(1)
+                break
+        assert url
         health = wait(lambda: json.loads(get(url, "/healthz")[2])["broker"]["connected"], what="health")
         assert health
         proc.terminate()
@@ -264,3 +269,43 @@ def test_cli_serves_and_stops_cleanly_on_sigterm(mosquitto, tmp_path):
             proc.kill()
             proc.wait()
     assert Path(tmp_path / "k.db").exists()
+
+
+@pytest.mark.slow
+def test_real_device_runtime_feeds_the_kiosk(kiosk, mosquitto, tmp_path):
+    """`kotdevice run --sim` (the real device loop on a simulated IMU) -> Mosquitto -> kiosk:
+    its payloads pass the kiosk's validation, reps count up, and SIGKILL fires its Last Will."""
+    proc = subprocess.Popen([sys.executable, "-m", "kotdevice", "run", "--sim", "--broker", mosquitto.address,
+                             "--device-id", "simdev", "--speed", "10", "--duration", "600", "--quiet",
+                             "--store", str(tmp_path / "dev.db")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def tile():
+            devs = kiosk.snapshot()["devices"]
+            return devs[0] if devs else None
+        wait(lambda: tile() and tile()["last_set"], timeout_s=40, what="a finished set from the device")
+        t = tile()
+        assert t["state"] == "online" and t["last_set"]["reps"] > 0 and t["session_reps"] >= t["last_set"]["reps"]
+        assert t["last_rep"]["peak_angle_deg"] is not None and t["angle_deg"] is not None
+        assert kiosk.snapshot()["stats"]["rejected"] == 0, kiosk.snapshot()["stats"]["last_error"]
+        proc.kill()
+        proc.wait()
+        wait(lambda: tile()["state"] == "offline", timeout_s=15, what="the device's Last Will")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_page_that_falls_far_behind_is_dropped_not_buffered_forever(monkeypatch):
+    from kotdevice.kiosk import server as server_mod
+
+    monkeypatch.setattr(server_mod, "CLIENT_QUEUE", 3)
+    hub = server_mod._Hub()
+    slow, fast = hub.subscribe(), hub.subscribe()
+    for i in range(3):
+        hub.broadcast("live", {"i": i})
+        fast.queue.get_nowait()  # this page keeps up
+    hub.broadcast("live", {"i": 3})
+    assert slow.dropped and not fast.dropped and hub.count == 1
+    assert fast.queue.get_nowait() == b'event: live\ndata: {"i":3}\n\n'

@@ -220,3 +220,16 @@ def test_custom_prefix_with_levels():
     k.apply("gym/floor1/d1/status", b(fakedev.status_msg("d1", "online")), 1)
     k.apply("kot/d2/status", b(fakedev.status_msg("d2", "online")), 1)
     assert list(k.devices) == ["d1"]
+
+
+def test_optional_live_fields_from_the_device_runtime():
+    k = KioskState()
+    m = fakedev.live_msg("d1", 20.0, "in_set", 2, session_id=SID, set_no=3)
+    m.update(session_reps=27, depth_target_deg=35.0)
+    k.apply("kot/d1/live", b(m), 1)
+    t = k.devices["d1"].tile()
+    assert t["session_reps"] == 27 and t["depth_target_deg"] == 35.0 and t["reps"] == 2
+    m.update(session_reps="lots", depth_target_deg=True)  # wrong types are ignored, not trusted
+    k.apply("kot/d1/live", b(m), 2)
+    t = k.devices["d1"].tile()
+    assert t["session_reps"] == 27 and t["depth_target_deg"] is None

@@ -166,3 +166,34 @@ def test_corpus_split_and_manifest(tmp_path, capsys):
         truth = json.loads(p.with_name(p.name[:-4] + ".truth.json").read_text())
         assert truth["total_reps"] == s["reps"] > 0 and len(read_csv(p)) > 1000
     assert "corpus: 2/2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ({"items": "squat"}, "must be a list"),
+    ({"items": [{"kind": "rest", "activities": [{"kind": "nap", "duration_s": 3}]}]}, "unknown rest activity"),
+    ({"items": [{"kind": "rest", "activities": [{"kind": "walk", "duration_s": -1}]}]}, "duration_s"),
+    ({"items": [{"kind": "set", "exercise": "squat", "depth_deg": 200}]}, "depth_deg"),
+    ({"items": [{"kind": "set", "exercise": "squat", "fatigue": "lots"}]}, "fatigue must be a number"),
+    ({"items": [{"kind": "knee_to_wall", "attempts": 0}]}, "attempts"),
+    ({"leg": "middle"}, "leg must be"),
+    ({"mount": {"rotation_about_shin_deg": "x"}}, "must be a number"),
+    ({"items": [{"kind": "dance"}]}, "unknown session item"),
+])
+def test_bad_session_specs_are_refused_clearly(spec, msg):
+    with pytest.raises(KotError, match=msg):
+        simulate_session(spec, rate_hz=50)
+
+
+def test_cli_spec_keeps_its_error_model_unless_overridden(tmp_path):
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"error_model": {"chip": "lsm6dso"},
+                                "items": [{"kind": "set", "exercise": "tib_raise", "reps": 2}]}))
+    out = tmp_path / "s.csv"
+    assert main(["simulate", "--spec", str(spec), "--out", str(out), "--rate", "50"]) == 0
+    params = json.loads((tmp_path / "s.truth.json").read_text())["error_model"]["params"]
+    assert params["chip"] == "lsm6dso" and params["quantize"] is True
+    assert main(["simulate", "--spec", str(spec), "--out", str(out), "--rate", "50", "--no-quantize"]) == 0
+    params = json.loads((tmp_path / "s.truth.json").read_text())["error_model"]["params"]
+    assert params["chip"] == "lsm6dso" and params["quantize"] is False
+    blk = read_csv(out)
+    assert len(blk) > 100

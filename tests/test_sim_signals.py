@@ -74,6 +74,20 @@ def test_accelerometer_tilt_disagrees_with_the_truth_like_a_real_shin(quick_squa
     assert 12.0 <= mx <= 30.0  # spikes of 14–25 deg
 
 
+def test_accelerometer_tilt_swings_wider_than_the_true_angle_in_quick_reps(quick_squats):
+    # tangential acceleration at the turning points (sensor 0.2-0.25 m above the ankle)
+    for res in quick_squats:
+        f = res.clean.accel_g
+        F = np.fft.rfft(f, axis=0)
+        F[np.fft.rfftfreq(len(f), 1 / RATE) > 4.0] = 0
+        fl = np.fft.irfft(F, n=len(f), axis=0)
+        tilt = np.degrees(np.arctan2(-fl[:, 2], fl[:, 0]))
+        ratios = [np.ptp(tilt[window(res, r["start_s"], r["end_s"])])
+                  / np.ptp(res.truth_angle_deg[window(res, r["start_s"], r["end_s"])])
+                  for r in res.truth["sets"][0]["rep_list"]]
+        assert 1.12 <= np.median(ratios) <= 1.6  # 15-50 % wider
+
+
 def test_jitter_comes_in_bursts_when_the_shin_moves_fast(quick_squats):
     res = quick_squats[0]
     s = res.truth["sets"][0]

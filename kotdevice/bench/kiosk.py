@@ -71,7 +71,11 @@ def run(args) -> int:
         kiosk = subprocess.Popen(
             [sys.executable, "-m", "kotdevice", "kiosk", "--broker", broker.address, "--bind", "127.0.0.1",
              "--http-port", "0", "--db", f"{tmp}/kiosk.sqlite3"], stderr=subprocess.PIPE, text=True)
-        m = re.search(r"serving (http://\S+)", kiosk.stderr.readline())
+        m = None
+        for _ in range(20):  # the broker may be greeted in the log before the URL line
+            m = re.search(r"serving (http://\S+)", kiosk.stderr.readline())
+            if m:
+                break
         if not m:
             raise KotError("the kiosk server did not start")
         url = m.group(1)

@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--fatigue", type=float, default=0.0, help="0..1: later reps slower and shallower")
     p.add_argument("--leg", choices=("left", "right"))
     p.add_argument("--strap-rotation", type=float, metavar="DEG", help="strap rotation about the shin (±30)")
-    p.add_argument("--chip", choices=("mpu6050", "lsm6dso"), default="mpu6050", help="error-model defaults")
+    p.add_argument("--chip", choices=("mpu6050", "lsm6dso"), help="error-model defaults (default mpu6050)")
     p.add_argument("--no-quantize", action="store_true", help="skip quantisation and clipping")
     p.add_argument("--ideal", action="store_true", help="no sensor errors at all (physics only)")
     p.add_argument("--session", action="store_true", help="a whole default workout (several sets with rest)")
@@ -57,13 +57,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out and not args.plot:
         raise KotError("give --out FILE.csv and/or --plot FILE.png (or --corpus DIR)")
-    ep = ErrorParams.for_chip(args.chip)
-    if args.ideal:
-        ep = ep.ideal()
+    # only what was asked for overrides a spec's own "error_model"
+    ep: dict | ErrorParams = {}
+    if args.chip:
+        ep["chip"] = args.chip
     if args.no_quantize:
-        from dataclasses import replace
-
-        ep = replace(ep, quantize=False, clip=False)
+        ep.update(quantize=False, clip=False)
+    if args.ideal:
+        ep = ErrorParams.for_chip(args.chip or "mpu6050").ideal()
     if args.spec:
         try:
             with open(args.spec, encoding="utf-8") as fh:

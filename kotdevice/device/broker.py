@@ -44,7 +44,7 @@ class MosquittoBroker:
     called repeatedly (same port) to simulate the broker going away and coming back."""
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1",
-                 ws_port: int | None = None, extra_conf: str = ""):
+                 ws_port: int | None = None, extra_conf: str = "", own_session: bool = False):
         exe = mosquitto_path()
         if exe is None:
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
@@ -60,6 +60,9 @@ class MosquittoBroker:
         self.conf_path = self.dir / "mosquitto.conf"
         self.conf_path.write_text("\n".join(conf) + "\n" + extra_conf)
         self.proc: subprocess.Popen | None = None
+        # own_session: not in the terminal's process group, so Ctrl-C reaches only the parent,
+        # which can still publish its "offline" status and session before stopping the broker.
+        self.own_session = own_session
 
     @property
     def address(self) -> str:
@@ -71,6 +74,7 @@ class MosquittoBroker:
         self.proc = subprocess.Popen(
             [self.exe, "-c", str(self.conf_path)],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "mosquitto.log", "ab"),
+            start_new_session=self.own_session,
         )
         if not wait_port(self.host, self.port, timeout_s):
             self.stop()
@@ -156,7 +160,7 @@ class EmbeddedBroker:
 def start_local_broker(port: int | None = None):
     """Mosquitto if installed, else the embedded broker. Prints which to stderr."""
     if mosquitto_path():
-        b = MosquittoBroker(port).start()
+        b = MosquittoBroker(port, own_session=True).start()
         print(f"started Mosquitto on {b.address}", file=sys.stderr)
         return b
     b = EmbeddedBroker(port).start()

@@ -96,6 +96,7 @@ class Feedback:
         self._buzz_on = False
         self._next_tick = 0.0
         self._status = (None, None, None)
+        self._now = float("-inf")  # latest time seen: a stale "now" must not cut a beep short
         self.beeps = 0
 
     # --- outputs -----------------------------------------------------------------------
@@ -124,6 +125,7 @@ class Feedback:
         self.metronome_bpm = max(0.0, float(bpm))
 
     def _advance(self, now: float) -> None:
+        now = self._now = max(now, self._now)
         while self._segments and self._segments[0][1] <= now:
             self._segments.pop(0)
         want = bool(self._segments) and self._segments[0][0] <= now
@@ -136,7 +138,7 @@ class Feedback:
 
     # --- the loop's side ------------------------------------------------------------------
     def poll(self, now: float | None = None, *, in_set: bool = False) -> list[str]:
-        now = self.clock() if now is None else now
+        now = max(self.clock() if now is None else now, self._now)
         if self.metronome_bpm > 0 and in_set and not self._segments and now >= self._next_tick:
             self._next_tick = now + 60.0 / self.metronome_bpm
             self._schedule(now, [(0.0, 0.03)], TICK_HZ)

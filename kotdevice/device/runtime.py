@@ -147,7 +147,6 @@ class Runtime:
     def step(self) -> bool:
         """One turn of the loop. False when the source ended or the duration is reached."""
         now = self.clock.mono()
-        self.notifier.watchdog(now)  # from the sampling loop itself: a hung loop gets restarted
         block, gaps = self.source.read()
         for gap in gaps:
             self._on_gap(gap, now)
@@ -160,6 +159,8 @@ class Runtime:
             self.last_t_s = float(block.t_s[-1])
             self._depth_cue(out.tibial_angle_deg, now)
             self._handle_events(out.events)
+        if self.notifier.ready_sent:
+            self.notifier.watchdog(now)  # from the sampling loop itself: a hung loop gets restarted
         self._handle_commands()
         self._handle_button(now)
         self._publish(self.sessions.tick(self.last_t_s))
@@ -227,6 +228,7 @@ class Runtime:
                     self.store.set_meta("mount", json.dumps(self.engine.mount_dict()))
                 except Exception:
                     pass
+                self.sessions.set_detected_leg(ev.leg)
                 self.log(f"mount calibrated ({ev.reason}): leg {ev.leg}, strap rotated {ev.rotation_about_shin_deg:+.0f}°")
             else:
                 self.sessions.on_event(ev, self.last_t_s)
@@ -264,7 +266,7 @@ class Runtime:
         if not self.feedback:
             return
         try:
-            actions = self.feedback.poll(now, in_set=self.engine.state.activity == "in_set")
+            actions = self.feedback.poll(in_set=self.engine.state.activity == "in_set")
             for a in actions:
                 if a == "short":
                     (self.cmd_stop if self.sessions.open else self.cmd_start)(by="button")
@@ -343,18 +345,32 @@ class Runtime:
             raise KotError(str(e).splitlines()[0] if str(e) else f"{name} refused") from None
 
 
+def warm_up_signal(rate_hz: float = 200.0) -> ImuBlock:
+    """3 s standing, three squat-like shin swings (35°, 2.4 s each), 3 s standing: enough to
+    take the engine through mount learning and rep detection. Synthetic on purpose: the
+    simulator would cost the device process memory it never gives back."""
+    t = np.arange(int(14.0 * rate_hz)) / rate_hz
+    move = (t >= 3.0) & (t < 3.0 + 3 * 2.4)
+    phase = 2 * np.pi * (t - 3.0) / 2.4
+    theta = np.where(move, np.radians(35.0) * (1 - np.cos(phase)) / 2, 0.0)
+    dtheta = np.where(move, np.radians(35.0) * np.sin(phase) / 2 * 2 * np.pi / 2.4, 0.0)
+    accel = np.column_stack([np.cos(theta), np.zeros_like(t), np.sin(theta)])
+    gyro = np.column_stack([np.zeros_like(t), np.degrees(dtheta), np.zeros_like(t)])
+    rng = np.random.default_rng(0)
+    return ImuBlock(t, accel + rng.normal(0, 0.003, accel.shape), gyro + rng.normal(0, 0.3, gyro.shape))
+
+
 def warm_up_engine(make_engine: Callable[[], object]) -> float:
-    """Run a throwaway engine over a short simulated set before the sensor starts: the
-    engine's numba kernels compile on first use (seconds on a cold cache), and a stall that
-    long on the live stream would overflow the IMU FIFO. Returns the seconds spent."""
+    """Run a throwaway engine over a short synthetic set before the sensor starts: the
+    engine's numba kernels compile (or load from cache) on first use, which takes seconds on
+    a cold cache, and a stall that long on the live stream would overflow the IMU FIFO.
+    Returns the seconds spent."""
     t0 = time.perf_counter()
     try:
-        from kotdevice.sim import simulate_set
-
-        r = simulate_set("squat", reps=2, seed=0, tail_s=2.0)
+        blk = warm_up_signal()
         eng = make_engine()
-        for i in range(0, len(r.imu), 256):
-            eng.process(r.imu.slice(i, i + 256))
+        for i in range(0, len(blk), 40):
+            eng.process(blk.slice(i, i + 40))
         eng.finish()
     except Exception:
         pass  # warm-up is an optimisation only

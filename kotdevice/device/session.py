@@ -63,6 +63,7 @@ class SessionManager:
         self.device_id = device_id
         self.athlete = athlete or None
         self.leg = leg
+        self.leg_configured = leg in ("left", "right")
         self.idle_timeout_s = idle_timeout_s
         self.run_id = run_id or uuid.uuid4().hex
         self.open: OpenSession | None = None
@@ -80,6 +81,15 @@ class SessionManager:
         if not self.open:
             return None
         return max((no for no, _ in self.open.set_map.values()), default=None)
+
+    def set_detected_leg(self, leg: str) -> None:
+        """The engine worked out which leg wears the sensor; used when the config says
+        ``unknown`` (for this and later sessions)."""
+        if leg in ("left", "right") and self.leg != leg and self.leg_configured is False:
+            self.leg = leg
+            if self.open:
+                with self.store.tx() as c:
+                    c.execute("UPDATE sessions SET leg=? WHERE seq=?", (leg, self.open.seq))
 
     def reanchor(self) -> None:
         """The wall clock jumped (synced): correct every stored time of this boot."""

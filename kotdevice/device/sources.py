@@ -65,19 +65,64 @@ class SensorSource:
             pass
 
 
+def _sim_child(arg_json: str) -> None:
+    """Entry point of the simulator helper process (see ``simulate_physical``)."""
+    import json
+    import sys
+
+    import numpy as np
+
+    from kotdevice.errors import KotError
+
+    a = json.loads(arg_json)
+    try:
+        from kotdevice.sim import simulate_session
+
+        p = simulate_session(a["spec"], seed=a["seed"], rate_hz=a["rate_hz"]).physical
+    except KotError as e:
+        print(str(e), file=sys.stderr)
+        raise SystemExit(2)
+    np.save(a["out"], np.column_stack([p.t_s, p.accel_g, p.gyro_dps]))
+
+
+def simulate_physical(spec: dict | None, seed: int, rate_hz: float = 200) -> ImuBlock:
+    """The simulated athlete's physical signal (``SimResult.physical``), computed in a helper
+    process: simulating a workout peaks at ~150 MB that CPython does not give back, and the
+    athlete is not part of the device, so it must not count in the device's memory."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import numpy as np
+
+    from kotdevice.errors import KotError
+
+    with tempfile.TemporaryDirectory(prefix="kot-sim-") as d:
+        out = os.path.join(d, "physical.npy")
+        arg = json.dumps({"spec": spec, "seed": seed, "rate_hz": rate_hz, "out": out})
+        r = subprocess.run([sys.executable, "-c", "import sys; from kotdevice.device.sources import _sim_child; "
+                            "_sim_child(sys.argv[1])", arg], capture_output=True, text=True)
+        if r.returncode != 0:
+            lines = (r.stderr or "").strip().splitlines()
+            raise KotError(f"simulated workout: {lines[-1] if lines else f'simulator exited with {r.returncode}'}")
+        arr = np.load(out)
+    return ImuBlock(np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1:4]),
+                    np.ascontiguousarray(arr[:, 4:7]))
+
+
 def sim_workout_blocks(seed: int, *, spec: dict | None = None, rate_hz: float = 200, loop: bool = False,
                        block_size: int = 64, log: Callable[[str], None] | None = None
                        ) -> tuple[Iterator[ImuBlock], float | None]:
-    """Blocks of the simulated athlete (``simulate_session``), and the total duration (None
-    when looping forever). Looping: each next workout (seed+1, ...) is simulated in a
-    background thread while the current one plays, so the chip never waits for it."""
-    from kotdevice.sim import simulate_session
-
-    first = simulate_session(spec, seed=seed, rate_hz=rate_hz)
-    dur = float(first.physical.t_s[-1] - first.physical.t_s[0]) + 1.0 / rate_hz
+    """Blocks of the simulated athlete, and the total duration (None when looping forever).
+    Looping: each next workout (seed+1, ...) is simulated in the background while the
+    current one plays, so the emulated chip never waits for it."""
+    first = simulate_physical(spec, seed, rate_hz)
+    dur = float(first.t_s[-1] - first.t_s[0]) + 1.0 / rate_hz
 
     def gen() -> Iterator[ImuBlock]:
-        res = first
+        cur = first
         offset = 0.0
         k = 0
         while True:
@@ -85,17 +130,21 @@ def sim_workout_blocks(seed: int, *, spec: dict | None = None, rate_hz: float = 
             th = None
             if loop:
                 def make(s=seed + k + 1):
-                    nxt["r"] = simulate_session(spec, seed=s, rate_hz=rate_hz)
+                    try:
+                        nxt["r"] = simulate_physical(spec, s, rate_hz)
+                    except Exception as e:  # keep playing the last workout rather than stop
+                        nxt["e"] = e
                 th = threading.Thread(target=make, name="sim-next", daemon=True)
                 th.start()
-            t0 = float(res.physical.t_s[0])
-            for b in res.source(block_size):
-                yield ImuBlock(b.t_s - t0 + offset, b.accel_g, b.gyro_dps) if offset or t0 else b
+            t0 = float(cur.t_s[0])
+            for i in range(0, len(cur), block_size):
+                b = cur.slice(i, i + block_size)
+                yield ImuBlock(b.t_s - t0 + offset, b.accel_g, b.gyro_dps)
             if not loop:
                 return
-            offset += float(res.physical.t_s[-1] - t0) + 1.0 / rate_hz
+            offset += float(cur.t_s[-1] - t0) + 1.0 / rate_hz
             th.join()
-            res = nxt["r"]
+            cur = nxt.get("r", cur)
             k += 1
             if log:
                 log(f"simulated workout finished; starting another (seed {seed + k})")

@@ -50,7 +50,7 @@ def set_msg(device_id, session_id, set_no, reps, peaks, *, exercise="squat", sta
             "exercise": exercise, "variant": None, "reps": reps, "partial_reps": 0,
             "start_s": start_s, "end_s": end_s,
             "mean_peak_deg": round(sum(peaks) / len(peaks), 2) if peaks else None,
-            "max_peak_deg": max(peaks) if peaks else None, "tempo_cv": 0.05,
+            "max_peak_deg": max(peaks, key=abs) if peaks else None, "tempo_cv": 0.05,
             "rep_ids": [f"{session_id}-s{set_no}-r{i}" for i in range(1, reps + 1)]}
 
 
@@ -87,6 +87,10 @@ class FakeDevice:
         if will:
             c.will_set(self.topic("status"), json.dumps(status_msg(device_id, "offline", athlete, leg)),
                        qos=1, retain=True)
+        # Like the real device: (re)announce itself on every connect, since a broker that
+        # restarted without persistence has forgotten the retained status.
+        c.on_connect = lambda cl, ud, flags, rc, props: None if rc.is_failure else cl.publish(
+            self.topic("status"), json.dumps(status_msg(device_id, "online", athlete, leg)), qos=1, retain=True)
         self.client = c
 
     def topic(self, kind: str) -> str:
@@ -94,8 +98,7 @@ class FakeDevice:
 
     def connect(self) -> "FakeDevice":
         self.client.connect(self.host, self.port, keepalive=5)
-        self.client.loop_start()
-        self.publish("status", status_msg(self.id, "online", self.athlete, self.leg), qos=1, retain=True)
+        self.client.loop_start()  # on_connect publishes the retained 'online' status
         return self
 
     def publish(self, kind: str, msg: dict, qos: int = 1, retain: bool = False, wait: bool = True):
@@ -107,10 +110,12 @@ class FakeDevice:
     def publish_raw(self, kind: str, payload: bytes, qos: int = 1):
         self.client.publish(self.topic(kind), payload, qos=qos).wait_for_publish(5)
 
-    def live(self, angle_deg: float, activity: str = "idle", reps: int = 0, set_no=None, **kw):
+    def live(self, angle_deg: float, activity: str = "idle", reps: int = 0, set_no=None,
+             extra: dict | None = None, **kw):
         t_s = time.monotonic() - self.t0
-        self.publish("live", live_msg(self.id, round(angle_deg, 2), activity, reps, t_s=t_s,
-                                      session_id=self.session_id, set_no=set_no, **kw), qos=0)
+        msg = live_msg(self.id, round(angle_deg, 2), activity, reps, t_s=t_s,
+                       session_id=self.session_id, set_no=set_no, **kw)
+        self.publish("live", {**msg, **(extra or {})}, qos=0)
 
     def run_set(self, set_no: int, n_reps: int, *, depth_deg: float = 32.0, rep_s: float = 2.4,
                 rate_hz: float = 10.0, speed: float = 1.0, duplicate_reps: bool = False,

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import uuid
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -274,6 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
     kiosk: KioskServer
     server_version = "kotdevice-kiosk"
     sys_version = ""
+    timeout = 30  # socket timeout: a page that vanished without a FIN cannot pin a thread forever
 
     def log_message(self, fmt, *args):  # request logs would drown the console at 200 events/s
         pass
@@ -346,6 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
             for k, v in SECURITY_HEADERS.items():
                 self.send_header(k, v)
             self.end_headers()
+            if self.command == "HEAD":
+                return
             snap = json.dumps(self.kiosk.snapshot(), separators=(",", ":"))
             # retry: how soon EventSource reconnects after the kiosk restarts
             self.wfile.write(f"retry: 1000\nevent: snapshot\ndata: {snap}\n\n".encode())

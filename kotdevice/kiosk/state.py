@@ -63,6 +63,8 @@ class Device:
     live_reps: int = 0                 # the device's own counter for set_key, from live
     session_rep_ids: set = field(default_factory=set)
     session_sets: dict = field(default_factory=dict)   # set_no -> reps of finished sets
+    live_session_reps: int = 0         # the device's own session total, from live (optional field)
+    depth_target_deg: float | None = None
     last_rep: dict | None = None
     last_set: dict | None = None
     last_session: dict | None = None
@@ -83,7 +85,7 @@ class Device:
         by_sets = sum(self.session_sets.values())
         if self.set_key and self.set_key[0] == self.session_id and self.set_key[1] not in self.session_sets:
             by_sets += self.set_reps
-        return max(len(self.session_rep_ids), by_sets)
+        return max(len(self.session_rep_ids), by_sets, self.live_session_reps)
 
     @property
     def history_key(self) -> str:
@@ -95,6 +97,7 @@ class Device:
             "history_key": self.history_key, "version": self.version,
             "exercise": self.exercise, "activity": self.activity,
             "angle_deg": self.angle_deg, "frontal_deg": self.frontal_deg, "live_ts": self.live_ts,
+            "depth_target_deg": self.depth_target_deg,
             "session_id": self.session_id, "set_no": self.set_key[1] if self.set_key else None,
             "reps": self.set_reps, "session_reps": self.session_reps,
             "session_sets": len(self.session_sets),
@@ -105,6 +108,7 @@ class Device:
     def live_update(self) -> dict:
         return {"id": self.device_id, "angle_deg": self.angle_deg, "activity": self.activity,
                 "exercise": self.exercise, "reps": self.set_reps, "ts": self.live_ts,
+                "session_reps": self.session_reps, "depth_target_deg": self.depth_target_deg,
                 "set_no": self.set_key[1] if self.set_key else None}
 
     def last_set_trace(self) -> dict:
@@ -198,6 +202,7 @@ class KioskState:
             dev.session_id = session_id
             dev.session_rep_ids = set()
             dev.session_sets = {}
+            dev.live_session_reps = 0
 
     def _begin_set(self, dev: Device, key: tuple) -> None:
         if key != dev.set_key:
@@ -247,6 +252,12 @@ class KioskState:
             self._begin_set(dev, key)
         if dev.set_key and set_no == dev.set_key[1]:
             dev.live_reps = max(dev.live_reps, msg["reps"])
+        # Optional fields the device runtime adds beyond the schema's required ones.
+        sr = msg.get("session_reps")
+        if isinstance(sr, int) and not isinstance(sr, bool) and 0 <= sr < 1_000_000 and msg.get("session_id"):
+            dev.live_session_reps = max(dev.live_session_reps, sr)
+        dt = msg.get("depth_target_deg")
+        dev.depth_target_deg = _num(dt) if isinstance(dt, (int, float)) and not isinstance(dt, bool) and abs(dt) < 180 else None
         t = msg.get("t_s", msg["ts"])
         dev.trace.append((t, dev.angle_deg, (msg.get("session_id"), set_no), msg["activity"]))
         return Applied(events=[("tile", dev.tile())] if structural else [("live", dev.live_update())])

@@ -74,7 +74,14 @@ AX_PSI = 64      # integrated rotation about sensor X in the episode (deg)
 AX_PERP = 65     # integrated rotation perpendicular to X in the episode (deg)
 AX_QUIET = 66    # time the axial rate has been quiet (s)
 AX_DUR = 67
-STATE_SIZE = 68
+EXT_UP = 68      # 3: up vector at the running extreme (to re-project it if the mount changes)
+MIN_UP = 71      # 3
+MAX_UP = 74      # 3
+RATE1 = 77       # sagittal rate low-pass (impact spikes must not look like fast swings)
+RATE2 = 78
+LPW1 = 79        # 3: low-pass of the gyro perpendicular to up (learning input), stage 1
+LPW2 = 82        # 3: stage 2
+STATE_SIZE = 85
 
 # ---- settings layout ---------------------------------------------------------------------
 C_W_MIN = 0          # dps: gyro (perpendicular to up) above this is "motion" for learning
@@ -102,7 +109,8 @@ C_AX_ON_DPS = 21     # axial rate that starts a strap-turn episode
 C_AX_MIN_DEG = 22    # net turn about X that counts as a strap re-adjustment
 C_AX_PERP_RATIO = 23 # ... while the rest of the sensor turned at most this much (relative)
 C_AX_MAX_S = 24      # episodes longer than this are movement, not a strap turn
-C_SIZE = 25
+C_TAU_LEARN = 25     # s: low-pass of the learning input (strap/soft-tissue jitter is 3-20 Hz)
+C_SIZE = 26
 
 # ---- event buffer columns ----------------------------------------------------------------
 E_KIND = 0       # +1 max, -1 min
@@ -121,7 +129,8 @@ E_FMAX = 12
 E_FMIN = 13
 E_H = 14         # hysteresis in force
 E_KIND_MOUNT = 15  # rows with E_KIND == 0 are mount changes: E_HOW = 0 initial, 1 readjusted
-E_NCOL = 16
+E_UP = 16        # 3: up vector (sensor frame) at the extreme
+E_NCOL = 19
 
 
 def new_state() -> np.ndarray:
@@ -173,6 +182,41 @@ def _adopt(st, po, ux, uy, uz):
     st[R + 2] = z
 
 
+@njit(cache=True, inline="always")
+def _proj(ux, uy, uz, rx, ry, rz):
+    """(tibial, frontal) angle in degrees of up u for the lateral axis r (sensor frame)."""
+    ru = rx * ux + ry * uy + rz * uz
+    hx = rx - ru * ux
+    hy = ry - ru * uy
+    hz = rz - ru * uz
+    hn = math.sqrt(hx * hx + hy * hy + hz * hz)
+    if hn < 1e-9:
+        return math.nan, math.nan
+    hx /= hn
+    hy /= hn
+    hz /= hn
+    fx = uy * hz - uz * hy
+    return math.atan2(fx, ux) * RAD2DEG, math.atan2(hx, ux) * RAD2DEG
+
+
+@njit(cache=True)
+def _shift_angles(st, d_ang, d_fro):
+    """The lateral axis changed: move every stored angle by the change it makes now, so
+    the detector sees no step (the turning points themselves are re-projected in Python)."""
+    if not (math.isfinite(d_ang) and math.isfinite(d_fro)):
+        return
+    for k in (F1, F2, PREV_EXT, PREV_V, SET_REF, MIN_V, MAX_V, MIN_RAW, MAX_RAW, LAST_ANG):
+        st[k] += d_ang
+    d = st[DIR]
+    if d != 0.0:
+        st[EXT] += d * d_ang
+        st[EXT_REF] += d * d_ang
+        st[RAW_EXT] += d * d_ang
+        st[SETTLED_V] += d * d_ang
+    for k in (FR1, FR2, FRONT_EXT, SEG_FMAX, SEG_FMIN, MIN_FR, MAX_FR, LAST_FRO):
+        st[k] += d_fro
+
+
 @njit(cache=True)
 def _emit(ev, ne, kind, how, st, t_conf, h):
     if ne >= ev.shape[0]:
@@ -193,6 +237,9 @@ def _emit(ev, ne, kind, how, st, t_conf, h):
     ev[ne, E_FMAX] = st[SEG_FMAX]
     ev[ne, E_FMIN] = st[SEG_FMIN]
     ev[ne, E_H] = h
+    ev[ne, E_UP] = st[EXT_UP]
+    ev[ne, E_UP + 1] = st[EXT_UP + 1]
+    ev[ne, E_UP + 2] = st[EXT_UP + 2]
     return ne + 1
 
 
@@ -242,10 +289,31 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             wz = 0.0
 
         # ---- 1. mount learning ----------------------------------------------------------
+        r0x = st[R]
+        r0y = st[R + 1]
+        r0z = st[R + 2]
         wu = wx * ux + wy * uy + wz * uz
         px = wx - wu * ux
         py = wy - wu * uy
         pz = wz - wu * uz
+        # The jitter of loaded movement (soft tissue, strap resonance, 3-20 Hz) is as strong
+        # as the rep's own rotation in the off axes and biases a raw principal axis by
+        # 10-15 deg; the reps themselves are below ~1.5 Hz, so learn from a low-pass.
+        if gap:
+            for k in range(3):
+                st[LPW1 + k] = 0.0
+                st[LPW2 + k] = 0.0
+        else:
+            al = dt / (cfg[C_TAU_LEARN] + dt)
+            st[LPW1] += al * (px - st[LPW1])
+            st[LPW1 + 1] += al * (py - st[LPW1 + 1])
+            st[LPW1 + 2] += al * (pz - st[LPW1 + 2])
+            st[LPW2] += al * (st[LPW1] - st[LPW2])
+            st[LPW2 + 1] += al * (st[LPW1 + 1] - st[LPW2 + 1])
+            st[LPW2 + 2] += al * (st[LPW1 + 2] - st[LPW2 + 2])
+        px = st[LPW2]
+        py = st[LPW2 + 1]
+        pz = st[LPW2 + 2]
         wp2 = px * px + py * py + pz * pz
         if cfg[C_LEARN] > 0.0 and dt > 0.0 and wp2 > cfg[C_W_MIN] * cfg[C_W_MIN]:
             dl = math.exp(-dt / cfg[C_TAU_LONG])
@@ -366,6 +434,11 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                             ev[ne, E_FRONT] = st[R + 2]
                             ne += 1
 
+        if (st[R] != r0x or st[R + 1] != r0y or st[R + 2] != r0z) and st[INIT_F] != 0.0:
+            a0, f0 = _proj(ux, uy, uz, r0x, r0y, r0z)
+            a1, f1 = _proj(ux, uy, uz, st[R], st[R + 1], st[R + 2])
+            _shift_angles(st, a1 - a0, f1 - f0)
+
         # ---- 2. angles --------------------------------------------------------------------
         rx = st[R]
         ry = st[R + 1]
@@ -405,12 +478,17 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[F2] = ang
             st[FR1] = fro
             st[FR2] = fro
+            st[RATE1] = rate
+            st[RATE2] = rate
         else:
             a = dt / (cfg[C_TAU_DET] + dt)
             st[F1] += a * (ang - st[F1])
             st[F2] += a * (st[F1] - st[F2])
             st[FR1] += a * (fro - st[FR1])
             st[FR2] += a * (st[FR1] - st[FR2])
+            st[RATE1] += a * (rate - st[RATE1])
+            st[RATE2] += a * (st[RATE1] - st[RATE2])
+        rate_f = st[RATE2]
         v = st[F2]
         fr = st[FR2]
         v_prev = st[PREV_V]
@@ -439,13 +517,16 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[MAX_RAW] = ang
             st[MIN_FR] = fro
             st[MAX_FR] = fro
+            for k, uk in enumerate((ux, uy, uz)):
+                st[MIN_UP + k] = uk
+                st[MAX_UP + k] = uk
             _reset_seg(st, fr)
 
         # segment statistics
-        if rate > st[SEG_RPOS]:
-            st[SEG_RPOS] = rate
-        if -rate > st[SEG_RNEG]:
-            st[SEG_RNEG] = -rate
+        if rate_f > st[SEG_RPOS]:
+            st[SEG_RPOS] = rate_f
+        if -rate_f > st[SEG_RNEG]:
+            st[SEG_RNEG] = -rate_f
         if adev > st[SEG_ACC]:
             st[SEG_ACC] = adev
         if fr > st[SEG_FMAX]:
@@ -461,6 +542,9 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                 st[MIN_V] = v
                 st[MIN_RAW] = min(st[MIN_RAW], ang)
                 st[MIN_FR] = fro
+                st[MIN_UP] = ux
+                st[MIN_UP + 1] = uy
+                st[MIN_UP + 2] = uz
             if v - st[MIN_V] <= tol:
                 st[MIN_TL] = t
             if v > st[MAX_V] + tol:
@@ -469,6 +553,9 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                 st[MAX_V] = v
                 st[MAX_RAW] = max(st[MAX_RAW], ang)
                 st[MAX_FR] = fro
+                st[MAX_UP] = ux
+                st[MAX_UP + 1] = uy
+                st[MAX_UP + 2] = uz
             if st[MAX_V] - v <= tol:
                 st[MAX_TL] = t
             up_sw = v - st[MIN_V] >= h
@@ -482,6 +569,8 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                     st[T_LAST] = st[MIN_TL]
                     st[RAW_EXT] = -st[MIN_RAW]
                     st[FRONT_EXT] = st[MIN_FR]
+                    for k in range(3):
+                        st[EXT_UP + k] = st[MIN_UP + k]
                     ne = _emit(ev, ne, -1.0, 0.0, st, t, h)
                     st[PREV_EXT] = st[MIN_V]
                     st[DIR] = 1.0
@@ -492,6 +581,8 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                     st[T_LAST] = st[MAX_TL]
                     st[RAW_EXT] = st[MAX_RAW]
                     st[FRONT_EXT] = st[MAX_FR]
+                    for k in range(3):
+                        st[EXT_UP + k] = st[MAX_UP + k]
                     ne = _emit(ev, ne, 1.0, 0.0, st, t, h)
                     st[PREV_EXT] = st[MAX_V]
                     st[DIR] = -1.0
@@ -502,6 +593,9 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                 st[T_LAST] = t
                 st[RAW_EXT] = d * ang
                 st[FRONT_EXT] = fro
+                st[EXT_UP] = ux
+                st[EXT_UP + 1] = uy
+                st[EXT_UP + 2] = uz
                 st[SET_REF] = v
                 st[SET_START] = t
                 st[SETTLED] = 0.0
@@ -512,6 +606,9 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         if w > st[EXT]:
             st[EXT] = w
             st[FRONT_EXT] = fro
+            st[EXT_UP] = ux
+            st[EXT_UP + 1] = uy
+            st[EXT_UP + 2] = uz
             # arrival time: the last new extreme reached while still moving (slow creep
             # afterwards - settling, drift - does not move it)
             if dt > 0.0 and (v - v_prev) * d > cfg[C_ARRIVE_DPS] * dt:
@@ -550,6 +647,9 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[T_LAST] = t
             st[RAW_EXT] = d * ang
             st[FRONT_EXT] = fro
+            st[EXT_UP] = ux
+            st[EXT_UP + 1] = uy
+            st[EXT_UP + 2] = uz
             st[SET_REF] = v
             st[SET_START] = t
             st[SETTLED] = 0.0

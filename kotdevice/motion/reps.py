@@ -35,6 +35,16 @@ class Extreme:
     acc: float
     fmax: float
     fmin: float
+    up: tuple = (1.0, 0.0, 0.0)
+
+    def reproject(self, right_axis) -> None:
+        """The mount changed: recompute this extreme's angle from its up vector (the
+        low-pass offset between the detection and raw values is kept)."""
+        from kotdevice.motion.mount import tibial_angle_deg
+
+        new = tibial_angle_deg(np.asarray(self.up), np.asarray(right_axis))
+        self.v += new - self.raw
+        self.raw = new
 
     @staticmethod
     def from_row(row: np.ndarray) -> "Extreme":
@@ -43,6 +53,7 @@ class Extreme:
             float(row[K.E_TCONF]), float(row[K.E_TFIRST]), float(row[K.E_TLAST]),
             float(row[K.E_RAW]), float(row[K.E_FRONT]), float(row[K.E_RPOS]),
             float(row[K.E_RNEG]), float(row[K.E_ACC]), float(row[K.E_FMAX]), float(row[K.E_FMIN]),
+            (float(row[K.E_UP]), float(row[K.E_UP + 1]), float(row[K.E_UP + 2])),
         )
 
 
@@ -111,6 +122,7 @@ class SwingTracker:
     min_rom_deg: float = 0.5
     return_frac: float = 0.55
     max_rep_s: float = 15.0
+    rebase_hold_s: float = 0.8
     start: Extreme | None = None
     peak: Extreme | None = None
     _held: dict = field(default_factory=dict)
@@ -121,6 +133,13 @@ class SwingTracker:
         self.peak = None
         self._held = {}
         self._reset_stats()
+
+    def reproject(self, right_axis) -> None:
+        seen = set()
+        for x in (self.start, self.peak, *self._held.values()):
+            if x is not None and id(x) not in seen:
+                seen.add(id(x))
+                x.reproject(right_axis)
 
     def _reset_stats(self) -> None:
         self._stats = [0.0, 0.0, 0.0, -1e9, 1e9]
@@ -140,6 +159,12 @@ class SwingTracker:
             x = self._held.get(e.kind)
             if x is not None:
                 x.t_last = e.t_last
+                if (e.kind == -s and x is not self.start and self.peak is not None
+                        and x.t > self.peak.t and x.t_last - x.t_first >= self.rebase_hold_s):
+                    # held for a while part-way back (sat down on a chair): a new start
+                    # position; the way down to it was not a rep
+                    self.start, self.peak = x, None
+                    self._reset_stats()
             self._acc(e)
             return None
         if e.how == 1:
@@ -186,11 +211,6 @@ class SwingTracker:
         if s * e.v <= s * self.start.v:
             self.start, self.peak = e, None
             self._reset_stats()
-        elif e.how == 1:
-            # held part-way back: a new start position (sitting down, a sled-drag stance);
-            # the way down to it was not a rep
-            self.start, self.peak = e, None
-            self._reset_stats()
         return None
 
 
@@ -203,12 +223,13 @@ class CountSettings:
     squat_min_s: float = 0.7
     tib_min_rom_deg: float = 1.0
     tib_max_rom_deg: float = 10.0
-    tib_lean_back_deg: float = 4.0  # base at least this far behind the standing angle
+    tib_lean_back_deg: float = 7.0  # base at least this far behind the standing angle
     tib_max_s: float = 6.0
-    tib_min_s: float = 0.35
+    tib_min_s: float = 0.5
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
-    gait_min_rate_dps: float = 100.0
+    gait_min_rate_dps: float = 40.0  # backward walk / sled drag (told apart by asymmetry)
+    walk_min_rate_dps: float = 100.0  # forward walking's swing back is at least this fast
     gait_asym: float = 1.15  # backward walk: the outward (swing) half this much faster
     gait_heel_strike_deg: float = 3.0  # forward walking: heel strike leans back this far
     in_set_min_frac: float = 0.25  # in a set, reps down to this share of the typical ROM count
@@ -221,16 +242,18 @@ class CountSettings:
 def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str | None:
     """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...)."""
     dur = c.duration
-    if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.gait_max_s \
-            and max(c.rpos, c.rneg) >= cs.gait_min_rate_dps:
+    fastest = max(c.rpos, c.rneg)
+    if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.gait_max_s:
         # gait: the swing phase is the fast half. Walking backward the shin swings forward
         # (angle rising) fast; walking forward it swings back fast.
-        if c.out_rate >= cs.gait_asym * c.back_rate:
+        if fastest >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate:
             return "backward_walk"
-        # forward walking: the fast half is the swing back to heel strike, where the shin
-        # leans back behind its standing angle. A fast push back up from a forward start is a
-        # step-up / step-down instead.
-        if stand_angle is None or c.start_angle <= stand_angle - cs.gait_heel_strike_deg:
+        # forward walking: the fast swing back ends at heel strike, where the shin leans
+        # back behind its standing angle, and goes straight on into the next stride. A fast
+        # push back up that stops at the top is a step-up / step-down instead.
+        if fastest >= cs.walk_min_rate_dps and (
+                stand_angle is None or c.start_angle <= stand_angle - cs.gait_heel_strike_deg
+                or c.end.how != 1):
             return "walk"
     lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
@@ -253,7 +276,7 @@ def fits_set(c: Candidate, exercise: str, s: int, typical_rom: float, cs: CountS
     if exercise == "squat":
         return cs.squat_min_s * 0.5 <= d <= cs.squat_max_s
     if exercise == "tib_raise":
-        return cs.tib_min_s * 0.5 <= d <= cs.tib_max_s
+        return cs.tib_min_s * 0.8 <= d <= cs.tib_max_s
     if exercise == "backward_walk":
         return d <= cs.gait_max_s * 1.5
     return False

@@ -11,8 +11,8 @@ import numpy as np
 # Per-axis RMS at envelope 1 (a brisk squat): (band_lo_hz, band_hi_hz, gyro dps (x,y,z), accel g (x,y,z))
 # x = axial (worst gyro), y = lateral/sagittal-rate axis (rep axis), z = anterior (frontal-plane rotation)
 BANDS = (
-    (3.0, 8.0, (6.0, 1.4, 4.0), (0.012, 0.055, 0.012)),
-    (8.0, 20.0, (6.0, 1.4, 2.0), (0.030, 0.012, 0.030)),
+    (3.0, 8.0, (6.0, 1.4, 4.0), (0.012, 0.045, 0.012)),
+    (8.0, 20.0, (6.0, 1.4, 2.0), (0.025, 0.012, 0.025)),
 )
 HUMP_HZ = 9.0
 
@@ -39,7 +39,7 @@ def envelope(theta_deg: np.ndarray, inten: np.ndarray, fs: float) -> np.ndarray:
     rate = np.abs(np.gradient(theta_deg) * fs)
     k = max(1, int(0.05 * fs))
     rate = np.convolve(rate, np.ones(k) / k, mode="same")
-    return inten * (0.35 + 1.1 * np.minimum(rate / 60.0, 3.0))
+    return inten * (0.35 + 1.1 * np.minimum(rate / 60.0, 2.0))
 
 
 # contact kind -> (accel peak g, accel freq Hz, accel decay s, axial ring dps, ring freq Hz, ring decay s)
@@ -89,20 +89,22 @@ def jitter_signals(rng, env, fs: float, contacts):
     return acc + ca, rate + cr
 
 
-# Whole-shin translation below 4 Hz (foot rocking, heel lift, soft tissue sliding): it moves
+# Whole-shin translation at 1.5–6 Hz (foot rocking, heel lift, soft tissue sliding): it moves
 # the accelerometer without rotating the gyro, a main source of the 5–9 deg accel-vs-gyro
 # tilt disagreement in squats (REAL-SIGNALS §4). World frame (forward, left, up), g RMS at env 1.
-TRANSLATION_G = (0.075, 0.03, 0.04)
+TRANSLATION_G = (0.065, 0.03, 0.04)
+TRANSLATION_BAND_HZ = (1.5, 6.0)
 
 
 def base_translation(rng, env: np.ndarray, fs: float) -> np.ndarray:
-    """Displacement (m) whose second derivative is band-limited (1–4 Hz) acceleration of the
+    """Displacement (m) whose second derivative is band-limited acceleration of the
     given RMS scaled by the envelope; integrated in the frequency domain so it never drifts."""
     n = len(env)
     if n < 64:
         return np.zeros((n, 3))
-    acc = band_noise(rng, n, fs, 1.0, 4.0, shape="pink") * np.array(TRANSLATION_G) * 9.80665
-    acc *= env[:, None]
+    acc = band_noise(rng, n, fs, TRANSLATION_BAND_HZ[0], TRANSLATION_BAND_HZ[1], shape="pink") * np.array(TRANSLATION_G) * 9.80665
+    # capped: in violent moves the big accelerations come from the rotation and the contacts
+    acc *= np.minimum(env, 2.0)[:, None]
     f = np.fft.rfftfreq(n, 1.0 / fs)
     A = np.fft.rfft(acc, axis=0)
     h = np.where(f >= 0.7, -1.0 / np.maximum((2 * np.pi * f) ** 2, 1e-9), 0.0)

@@ -39,8 +39,8 @@ SQUAT_VARIANTS = {
     "deep": dict(base=0.0, depth=36.0, conc=1.0, inten=1.0, tap=None),
     "heel_elevated": dict(base=9.0, depth=38.0, conc=1.0, inten=1.0, tap=None),
     "split_squat": dict(base=8.0, depth=35.0, conc=1.0, inten=1.2, tap=None),
-    "step_up": dict(base=8.0, depth=37.0, conc=0.34, inten=2.4, tap="tap"),
-    "step_down": dict(base=0.0, depth=33.0, conc=0.30, inten=2.6, tap="tap"),
+    "step_up": dict(base=8.0, depth=37.0, conc=0.34, inten=1.6, tap="tap"),
+    "step_down": dict(base=0.0, depth=33.0, conc=0.30, inten=1.7, tap="tap"),
 }
 WALK_VARIANTS = ("walk", "sled_drag")
 REST_ACTIVITIES = ("stand", "walk", "sit_stand", "fidget", "strap_adjust")
@@ -250,7 +250,7 @@ def tib_raise_set(tr: Track, reps: int, tempo: str, depth_deg: float | None, par
 
 def _walk(tr: Track, strides: int, direction: float, swing_s: float, stance_s: float,
           th_contact: float, th_off: float, stride_m: float, contact_kind: str,
-          inten: float, lift_m: float = 0.06) -> list[tuple[float, float]]:
+          inten: float, lift_m: float = 0.02) -> list[tuple[float, float]]:
     """Strides of the sensor leg. Each stride: swing (theta th_off→th_contact, ankle moves by
     direction*stride) then stance (th_contact→th_off, ankle planted). In swing the knee moves
     on a minimum-jerk path and the ankle hangs from it, so the sensor point's acceleration has
@@ -296,9 +296,9 @@ def walk_set(tr: Track, variant: str, reps: int, tempo: str, depth_deg: float | 
     rng = tr.rng
     tf = {"quick": 0.85, "normal": 1.0, "slow": 1.3, "pause": 1.15}[tempo]
     if variant == "sled_drag":
-        sw, st, thc, tho, stride, inten = 0.55, 0.95, 38.0, 12.0, 0.45, 1.4
+        sw, st, thc, tho, stride, inten = 0.55, 0.95, 38.0, 12.0, 0.45, 1.0
     else:
-        sw, st, thc, tho, stride, inten = 0.40, 0.62, 32.0, -4.0, 0.5, 1.5
+        sw, st, thc, tho, stride, inten = 0.40, 0.62, 32.0, -4.0, 0.5, 0.9
     if depth_deg is not None:
         thc = depth_deg - tr.stand_theta
     spans = _walk(tr, reps, -1.0, sw * tf, st * tf, tr.stand_theta + thc, tr.stand_theta + tho,
@@ -348,7 +348,7 @@ def rest_activity(tr: Track, kind: str, dur_s: float) -> dict:
         tr.hold(dur_s, 0.03)
     elif kind == "walk":
         strides = max(2, int(round(dur_s / 1.1)))
-        _walk(tr, strides, 1.0, 0.42, 0.68, tr.stand_theta - 10, tr.stand_theta + 38, 0.62, "heel", 1.5)
+        _walk(tr, strides, 1.0, 0.42, 0.68, tr.stand_theta - 10, tr.stand_theta + 38, 0.62, "heel", 0.8)
         # last half step brings the feet together
         tr.to_stand(0.5, 1.0)
         tr.contact("heel", 0.6)

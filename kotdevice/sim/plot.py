@@ -14,7 +14,7 @@ def plot_result(res, path, title: str | None = None, t_range: tuple[float, float
     sel = slice(None)
     if t_range is not None:
         sel = (t >= t_range[0]) & (t <= t_range[1])
-    fig, ax = plt.subplots(3, 1, figsize=(12, 8), sharex=True, constrained_layout=True)
+    fig, ax = plt.subplots(3, 1, figsize=(12, 8), sharex=True)
     ax[0].plot(t[sel], res.truth_angle_deg[sel], "k", lw=1.2, label="true tibial angle")
     ax[0].plot(t[sel], res.truth_frontal_deg[sel], color="tab:purple", lw=0.9, label="true frontal angle")
     for i, c in enumerate(("tab:red", "tab:green", "tab:blue")):
@@ -55,5 +55,12 @@ def plot_result(res, path, title: str | None = None, t_range: tuple[float, float
     if t_range is not None:
         ax[2].set_xlim(*t_range)
     ax[0].set_title(title or f"simulated shin IMU, {tr['leg']} leg, {res.rate_hz:g} Hz, seed {tr['seed']}")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=90)
+    except OSError as e:
+        from kotdevice.errors import KotError
+
+        raise KotError(f"{path}: cannot write: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)

@@ -30,6 +30,7 @@ class SimResult:
     rate_hz: float
     physical: ImuBlock = field(repr=False)  # even grid, errors but no quantisation/clipping/drops
     clean: ImuBlock = field(repr=False)  # ideal physics at the measured sample times
+    ideal_even: ImuBlock = field(repr=False)  # ideal physics on the even grid of ``physical``
 
     def source(self, block_size: int = 32, *, errors: bool = True) -> Iterator[ImuBlock]:
         """Motion source for the sensor layer's SimBus: the physical signal on an even grid at
@@ -37,13 +38,9 @@ class SimResult:
         sensor's noise/bias/scale errors unless ``errors=False`` (then ideal physics)."""
         if block_size < 1:
             raise KotError("block_size must be >= 1")
-        blk = self.physical if errors else self._ideal_even
+        blk = self.physical if errors else self.ideal_even
         for i in range(0, len(blk), block_size):
             yield blk.slice(i, i + block_size)
-
-    @property
-    def _ideal_even(self) -> ImuBlock:
-        return self._even_ideal  # set by the builder
 
     def __len__(self) -> int:
         return len(self.imu)
@@ -77,7 +74,13 @@ def default_workout() -> dict:
 
 
 def _draw_session_defaults(spec: dict, rng) -> dict:
+    if not isinstance(spec, dict):
+        raise KotError("a session spec must be a dict / JSON object")
     s = copy.deepcopy(spec)
+    if not isinstance(s.get("items", []), list):
+        raise KotError("session spec 'items' must be a list")
+    if not isinstance(s.get("mount") or {}, dict):
+        raise KotError("session spec 'mount' must be an object")
     s.setdefault("leg", str(rng.choice(["left", "right"])))
     if s["leg"] not in ("left", "right"):
         raise KotError(f"leg must be 'left' or 'right', not {s['leg']!r}")
@@ -87,7 +90,9 @@ def _draw_session_defaults(spec: dict, rng) -> dict:
     m.setdefault("rotation_about_shin_deg", float(rng.uniform(-30, 30)))
     m.setdefault("tilt_sagittal_deg", float(rng.normal(3.0, 5.0)))
     m.setdefault("tilt_frontal_deg", float(rng.choice([-1, 1]) * rng.uniform(3, 14)))
-    s["mount"] = m
+    s["mount"] = {k: _num(v, k) for k, v in m.items()}
+    if not 0.05 <= _num(s["sensor_distance_m"], "sensor_distance_m") <= 0.45:
+        raise KotError("sensor_distance_m must be between 0.05 and 0.45 m")
     s.setdefault("stand_theta_deg", float(rng.normal(4.0, 2.5)))
     s.setdefault("stand_phi_deg", float(rng.normal(0.0, 2.0)))
     s.setdefault("items", [])
@@ -113,8 +118,33 @@ def _check_set(it: dict) -> None:
         raise KotError(f"reps must be an integer from 1 to 200, not {reps!r}")
     if it.get("tempo", "normal") not in motion.TEMPOS:
         raise KotError(f"unknown tempo {it.get('tempo')!r} (known: {', '.join(motion.TEMPOS)})")
-    if not 0.0 <= float(it.get("fatigue", 0.0)) <= 1.0:
+    if not 0.0 <= _num(it.get("fatigue", 0.0), "fatigue") <= 1.0:
         raise KotError("fatigue must be between 0 and 1")
+    p = it.get("partials", 0)
+    if not isinstance(p, (int, np.integer)) or p < 0:
+        raise KotError(f"partials must be a non-negative integer, not {p!r}")
+    d = it.get("depth_deg")
+    if d is not None:
+        lo, hi = (0.5, 15.0) if ex == "tib_raise" else (5.0, 80.0)
+        if not lo <= _num(d, "depth_deg") <= hi:
+            raise KotError(f"depth_deg for {ex} must be between {lo:g} and {hi:g} degrees, not {d!r}")
+
+
+def _num(v, name: str) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise KotError(f"{name} must be a number, not {v!r}") from None
+    if not np.isfinite(x):
+        raise KotError(f"{name} must be a finite number")
+    return x
+
+
+def _duration(a: dict) -> float:
+    d = _num(a.get("duration_s", 5.0), "duration_s")
+    if not 0.2 <= d <= 3600:
+        raise KotError(f"rest activity duration_s must be between 0.2 and 3600 s, not {d:g}")
+    return d
 
 
 def _check_rate(rate_hz) -> float:
@@ -146,6 +176,8 @@ def simulate_session(spec: dict | None = None, seed: int = 0, rate_hz: float = 2
                       stand_phi=spec["stand_phi_deg"],
                       mount=(m["rotation_about_shin_deg"], m["tilt_sagittal_deg"], m["tilt_frontal_deg"]))
     for it in spec["items"]:
+        if not isinstance(it, dict):
+            raise KotError(f"session item must be an object, not {it!r:.40}")
         kind = it.get("kind")
         if kind == "set":
             _check_set(it)
@@ -162,11 +194,14 @@ def simulate_session(spec: dict | None = None, seed: int = 0, rate_hz: float = 2
             tr.sets.append(rec)
         elif kind == "rest":
             start = tr.t
-            acts = [motion.rest_activity(tr, a.get("kind"), float(a.get("duration_s", 5.0)))
+            acts = [motion.rest_activity(tr, a.get("kind"), _duration(a))
                     for a in it.get("activities") or [{"kind": "stand", "duration_s": 5.0}]]
             tr.rests.append(dict(start_s=round(start, 4), end_s=round(tr.t, 4), activities=acts))
         elif kind == "knee_to_wall":
-            tr.tests.append(motion.knee_to_wall(tr, int(it.get("attempts", 3))))
+            n = it.get("attempts", 3)
+            if not isinstance(n, (int, np.integer)) or not 1 <= n <= 10:
+                raise KotError(f"knee_to_wall attempts must be an integer from 1 to 10, not {n!r}")
+            tr.tests.append(motion.knee_to_wall(tr, int(n)))
         else:
             raise KotError(f"unknown session item kind {kind!r} (set, rest, knee_to_wall)")
     tr.hold(1.0)
@@ -267,10 +302,8 @@ def _render(tr: motion.Track, spec: dict, ep: ErrorParams, rate: float, rng, see
     physical = ImuBlock(t_even, a_p, g_p)
 
     truth = _truth(tr, spec, ep, drawn, rate, seed, t_fine, tib, front, t_meas, keep, dur)
-    res = SimResult(imu=imu, truth_angle_deg=ta, truth_frontal_deg=tf, truth=truth, rate_hz=rate,
-                    physical=physical, clean=clean)
-    res._even_ideal = ImuBlock(t_even, a_e, g_e)
-    return res
+    return SimResult(imu=imu, truth_angle_deg=ta, truth_frontal_deg=tf, truth=truth, rate_hz=rate,
+                     physical=physical, clean=clean, ideal_even=ImuBlock(t_even, a_e, g_e))
 
 
 def _r(x, nd=4):

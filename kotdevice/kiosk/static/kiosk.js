@@ -51,7 +51,7 @@ function makeTile(id) {
     angle: q(".t-angle-v"), reps: q(".t-reps"), setno: q(".t-setno"),
     lastrep: q(".t-lastrep"), tempo: q(".t-tempo"), lastset: q(".t-lastset"), setinfo: q(".t-setinfo"),
     session: q(".t-session"), sessinfo: q(".t-sessinfo"),
-    shin: q(".g-shin"), knee: q(".g-knee"), peak: q(".g-peak"),
+    shin: q(".g-shin"), knee: q(".g-knee"), peak: q(".g-peak"), target: q(".g-target"),
   };
   // The dial: static parts drawn once per tile.
   q(".g-track").setAttribute("d", arcPath(GAUGE.min, GAUGE.max, GAUGE.r));
@@ -64,14 +64,16 @@ function makeTile(id) {
     const t = svg("text", { x: tx.toFixed(1), y: (ty + 5).toFixed(1) }, ticks);
     t.textContent = `${d}°`;
   }
-  // Toe line: vertical through the toes; the knee passing it is "knee over toes".
-  setLine(q(".g-toe"), GAUGE.cx + 40, GAUGE.cy, GAUGE.cx + 40, GAUGE.cy - GAUGE.r + 6);
-  setLine(q(".g-foot"), GAUGE.cx - 14, GAUGE.cy + 4, GAUGE.cx + 48, GAUGE.cy + 4);
+  // Toe line: vertical through the toes; the knee passing it is "knee over toes". With the
+  // toes ~0.45 shin lengths ahead of the ankle that happens at a tibial angle of ~27 degrees.
+  const shin = GAUGE.r - 22, toeX = GAUGE.cx + 0.45 * shin;
+  setLine(q(".g-toe"), toeX, GAUGE.cy, toeX, GAUGE.cy - GAUGE.r + 6);
+  setLine(q(".g-foot"), GAUGE.cx - 14, GAUGE.cy + 4, toeX + 8, GAUGE.cy + 4);
   const ankle = q(".g-ankle"); ankle.setAttribute("cx", GAUGE.cx); ankle.setAttribute("cy", GAUGE.cy);
   el.dataset.id = id;
   el.addEventListener("click", () => openHistory(tiles.get(id).data.history_key || id));
   el.addEventListener("keydown", (e) => { if (e.key === "Enter") el.click(); });
-  return { el, refs, data: null, shownReps: null, peak: null };
+  return { el, refs, data: null, shownReps: null, peak: null, target: null };
 }
 
 function drawAngle(t, angle) {
@@ -85,10 +87,22 @@ function drawAngle(t, angle) {
   t.el.classList.toggle("back", angle < 0);
 }
 
+// The depth target set on the device: a green tick the knee should reach.
+function drawTarget(t, target) {
+  target = typeof target === "number" ? target : null;
+  if (target === t.target) return;
+  t.target = target;
+  t.refs.target.setAttribute("visibility", target === null ? "hidden" : "visible");
+  if (target === null) return;
+  const [x0, y0] = polar(clampDeg(target), GAUGE.r - 14), [x1, y1] = polar(clampDeg(target), GAUGE.r + 14);
+  setLine(t.refs.target, x0, y0, x1, y1);
+}
+
 function drawPeak(t, peak) {
   if (peak === t.peak) return;
   t.peak = peak;
-  if (typeof peak !== "number") { setLine(t.refs.peak, 0, 0, 0, 0); return; }
+  t.refs.peak.setAttribute("visibility", typeof peak === "number" ? "visible" : "hidden");
+  if (typeof peak !== "number") return;
   const [x0, y0] = polar(clampDeg(peak), GAUGE.r - 9), [x1, y1] = polar(clampDeg(peak), GAUGE.r + 9);
   setLine(t.refs.peak, x0, y0, x1, y1);
 }
@@ -129,6 +143,7 @@ function render(t, d) {
   drawActivity(t, d.activity, d.exercise);
   drawAngle(t, d.angle_deg);
   drawReps(t, d.reps);
+  drawTarget(t, d.depth_target_deg);
   setText(r.setno, d.set_no ? `· set ${d.set_no}` : "");
   const rep = d.last_rep;
   if (rep) {
@@ -141,7 +156,7 @@ function render(t, d) {
   if (s) {
     setText(r.lastset, `${s.reps} reps`);
     const bits = [];
-    if (typeof s.max_peak_deg === "number") bits.push(`max ${fmt(s.max_peak_deg)}°`);
+    if (typeof s.max_peak_deg === "number") bits.push(`peak ${fmt(s.max_peak_deg)}°`);
     if (s.partial_reps) bits.push(`${s.partial_reps} partial`);
     if (typeof s.duration_s === "number") bits.push(`${fmt(s.duration_s)} s`);
     setText(r.setinfo, bits.join(" · "));
@@ -177,7 +192,8 @@ let flushPending = false, lastFlush = 0;
 function applyLive(m) {
   const t = tiles.get(m.id);
   if (!t) return;  // a tile event always precedes a device's first live event
-  Object.assign(t.data, { angle_deg: m.angle_deg, activity: m.activity, exercise: m.exercise, reps: m.reps });
+  Object.assign(t.data, { angle_deg: m.angle_deg, activity: m.activity, exercise: m.exercise, reps: m.reps,
+    session_reps: m.session_reps, depth_target_deg: m.depth_target_deg });
   if (BENCH) {
     if (typeof m.ts === "number") window.__kot.recvLat.push(performance.timeOrigin + performance.now() - m.ts * 1000);
     if (dirty.has(t)) window.__kot.superseded++;
@@ -197,6 +213,8 @@ function flushLive() {
     drawAngle(t, m.angle_deg);
     drawActivity(t, m.activity, m.exercise);
     drawReps(t, m.reps);
+    drawTarget(t, m.depth_target_deg);
+    if (t.data.session_id || m.session_reps) setText(t.refs.session, `${m.session_reps} reps`);
   }
   if (BENCH) {
     const now = performance.timeOrigin + performance.now();
@@ -312,7 +330,9 @@ function showHistory(key) {
 }
 function onHash() {
   const m = /^#history=(.+)$/.exec(location.hash);
-  if (m) showHistory(decodeURIComponent(m[1])); else hideHistory();
+  let key = null;
+  try { key = m ? decodeURIComponent(m[1]) : null; } catch (err) { key = null; }  // a mangled link
+  if (key) showHistory(key); else hideHistory();
 }
 
 async function loadHistory() {
@@ -330,18 +350,18 @@ async function loadHistory() {
     `${h.sessions.length} session${h.sessions.length === 1 ? "" : "s"} in the last 12 weeks` + (devs ? ` · ${devs}` : "");
   const trace = h.traces.find((t) => t.points.length) || { points: [] };
   lineChart(document.getElementById("c-trace"),
-    [{ points: trace.points, cls: "s0" }], { zero: true, xfmt: (x) => `${x.toFixed(0)}`,
+    [{ points: trace.points, cls: "s0" }], { zero: true, xfmt: (x) => `${+x.toFixed(1)}`,
       empty: "no live angles from this athlete yet" });
   const weekLabel = (ms) => { const d = new Date(ms); return `${d.getDate()}/${d.getMonth() + 1}`; };
   const wk = h.weeks.map((w) => w.week_start * 1000);
   lineChart(document.getElementById("c-max"),
     [{ points: h.weeks.filter((w) => w.max_peak_deg !== null).map((w) => [w.week_start * 1000, w.max_peak_deg]), cls: "s0", dots: true }],
-    { xfmt: weekLabel, xticks: wk, empty: "no finished sessions yet" });
+    { xfmt: weekLabel, xticks: wk, xpad: 0.04, empty: "no finished sessions yet" });
   const legs = [...new Set(h.weeks.flatMap((w) => Object.keys(w.knee_to_wall)))].sort();
   lineChart(document.getElementById("c-ktw"),
     legs.map((leg, i) => ({ label: leg, cls: `s${(i % 2) + 1}`, dots: true,
       points: h.weeks.filter((w) => leg in w.knee_to_wall).map((w) => [w.week_start * 1000, w.knee_to_wall[leg]]) })),
-    { xfmt: weekLabel, xticks: wk, legend: true, empty: "no knee-to-wall tests yet" });
+    { xfmt: weekLabel, xticks: wk, xpad: 0.04, legend: true, empty: "no knee-to-wall tests yet" });
   barChart(document.getElementById("c-vol"), h.weeks.map((w) => [w.week_start * 1000, w.volume_reps]),
     { xfmt: weekLabel, empty: "no finished sessions yet" });
 }
@@ -350,7 +370,7 @@ function chartFrame(el, xs, ys, opts) {
   while (el.firstChild) el.firstChild.remove();
   const W = el.clientWidth || 600, H = el.clientHeight || 300;
   el.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  const pad = { l: 56, r: 16, t: 12, b: 30 };
+  const pad = { l: 56, r: 28, t: 12, b: 30 };
   if (!xs.length) {
     svg("text", { x: W / 2, y: H / 2, class: "none" }, el).textContent = opts.empty || "no data";
     return null;
@@ -358,10 +378,13 @@ function chartFrame(el, xs, ys, opts) {
   let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
   if (opts.zero || opts.bars) { y0 = Math.min(y0, 0); y1 = Math.max(y1, 0); }
   if (x1 === x0) { x0 -= 1; x1 += 1; }
+  if (opts.xpad) { const px = (x1 - x0) * opts.xpad; x0 -= px; x1 += px; }  // keep end dots inside
   const span = (y1 - y0) || 10;
-  y0 -= span * 0.08; y1 += span * 0.08;
-  if (opts.bars) y0 = Math.min(0, y0 < 0 ? y0 : 0);
-  const sx = (x) => pad.l + (x - x0) / (x1 - x0) * (W - pad.l - pad.r);
+  y1 += span * 0.08;
+  if (!opts.bars) y0 -= span * 0.08;
+  const sx = opts.band
+    ? (i) => pad.l + (i + 0.5) / xs.length * (W - pad.l - pad.r)
+    : (x) => pad.l + (x - x0) / (x1 - x0) * (W - pad.l - pad.r);
   const sy = (y) => H - pad.b - (y - y0) / (y1 - y0) * (H - pad.t - pad.b);
   const step = niceStep((y1 - y0) / 4);
   for (let y = Math.ceil(y0 / step) * step; y <= y1; y += step) {
@@ -371,11 +394,18 @@ function chartFrame(el, xs, ys, opts) {
   if (opts.zero && y0 < 0 && y1 > 0) svg("line", { x1: pad.l, x2: W - pad.r, y1: sy(0), y2: sy(0), class: "zero" }, el);
   svg("line", { x1: pad.l, x2: pad.l, y1: pad.t, y2: H - pad.b, class: "axis" }, el);
   svg("line", { x1: pad.l, x2: W - pad.r, y1: H - pad.b, y2: H - pad.b, class: "axis" }, el);
-  const xt = opts.xticks && opts.xticks.length ? opts.xticks : [x0, (x0 + x1) / 2, x1];
-  const every = Math.max(1, Math.ceil(xt.length / 8));
-  xt.forEach((x, i) => {
+  let ticks;  // [position argument for sx, label value]
+  if (opts.band) ticks = xs.map((x, i) => [i, x]);
+  else if (opts.xticks && opts.xticks.length) ticks = opts.xticks.map((x) => [x, x]);
+  else {
+    const st = niceStep((x1 - x0) / 8);
+    ticks = [];
+    for (let x = Math.ceil(x0 / st) * st; x <= x1; x += st) ticks.push([x, x]);
+  }
+  const every = Math.max(1, Math.ceil(ticks.length / 10));
+  ticks.forEach(([pos, x], i) => {
     if (i % every) return;
-    svg("text", { x: sx(x), y: H - 8, "text-anchor": "middle" }, el).textContent = (opts.xfmt || String)(x);
+    svg("text", { x: sx(pos), y: H - 8, "text-anchor": "middle" }, el).textContent = (opts.xfmt || String)(x);
   });
   return { sx, sy, W, H, pad };
 }
@@ -397,21 +427,21 @@ function lineChart(el, series, opts) {
     if (s.dots) for (const p of s.points) svg("circle", { cx: f.sx(p[0]), cy: f.sy(p[1]), r: 5, class: s.cls }, el);
     if (opts.legend && s.label) {
       const y = f.pad.t + 18 + i * 22;
-      svg("rect", { x: f.W - 120, y: y - 12, width: 14, height: 14, class: s.cls }, el);
-      svg("text", { x: f.W - 100, y, class: "lbl" }, el).textContent = s.label;
+      svg("rect", { x: f.pad.l + 16, y: y - 12, width: 14, height: 14, class: s.cls }, el);
+      svg("text", { x: f.pad.l + 36, y, class: "lbl" }, el).textContent = s.label;
     }
   });
 }
 
 function barChart(el, points, opts) {
-  const f = chartFrame(el, points.map((p) => p[0]), points.map((p) => p[1]), { ...opts, bars: true, xticks: points.map((p) => p[0]) });
+  const f = chartFrame(el, points.map((p) => p[0]), points.map((p) => p[1]), { ...opts, bars: true, band: true });
   if (!f) return;
   const slot = (f.W - f.pad.l - f.pad.r) / Math.max(points.length, 1);
   const bw = Math.max(6, Math.min(60, slot * 0.6));
-  for (const [x, y] of points) {
+  points.forEach(([, y], i) => {
     const top = f.sy(Math.max(y, 0)), base = f.sy(0);
-    svg("rect", { x: f.sx(x) - bw / 2, y: top, width: bw, height: Math.max(1, base - top), class: "bar s0" }, el);
-  }
+    svg("rect", { x: f.sx(i) - bw / 2, y: top, width: bw, height: Math.max(1, base - top), class: "bar s0" }, el);
+  });
 }
 
 // ---------------------------------------------------------------- start

@@ -1,0 +1,85 @@
+"""The engine on the athlete simulator's small sets: each exercise, and rests that never count.
+
+Short sets at 100 Hz so the whole file stays fast; the corpus-scale figures come from
+`kotdevice bench accuracy`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kotdevice.motion.engine import MotionEngine
+from kotdevice.motion.events import KneeToWallEvent, SetEvent
+from kotdevice.sim import simulate_session, simulate_set
+
+
+def _run(res, chunk=32, **kw):
+    eng = MotionEngine(**kw)
+    ev, ang = [], []
+    for b in res.source(block_size=chunk) if False else _blocks(res.imu, chunk):
+        o = eng.process(b)
+        ev.extend(o.events)
+        ang.append(o.tibial_angle_deg)
+    ev.extend(eng.finish())
+    return eng, [e for e in ev if isinstance(e, SetEvent)], np.concatenate(ang), ev
+
+
+def _blocks(blk, n):
+    for i in range(0, len(blk), n):
+        yield blk.slice(i, i + n)
+
+
+@pytest.mark.parametrize("exercise,variant,tempo,seed", [
+    ("squat", "bodyweight", "quick", 1),
+    ("squat", "step_down", "normal", 2),
+    ("squat", "heel_elevated", "slow", 3),
+    ("tib_raise", None, "normal", 4),
+    ("backward_walk", "walk", "normal", 5),
+    ("backward_walk", "sled_drag", "normal", 6),
+])
+def test_each_exercise_counted_and_detected(exercise, variant, tempo, seed):
+    res = simulate_set(exercise, 8, variant=variant, tempo=tempo, rate_hz=100, seed=seed)
+    _, sets, ang, _ = _run(res)
+    assert [(s.exercise, len(s.reps)) for s in sets] == [(exercise, 8)]
+    truth = res.truth["sets"][0]["rep_list"]
+    peaks = [r.peak_angle_deg for r in sets[0].reps]
+    assert np.mean(np.abs(np.subtract(peaks, [r["peak_angle_deg"] for r in truth]))) < 2.5
+
+
+def test_partial_reps_flagged_like_the_truth():
+    res = simulate_set("squat", 10, tempo="normal", partials=2, rate_hz=100, seed=7)
+    _, (s,), _, _ = _run(res)
+    assert [r.partial for r in s.reps] == [r["partial"] for r in res.truth["sets"][0]["rep_list"]]
+
+
+def test_rest_activities_are_never_reps():
+    spec = {"leg": "right", "mount": {"rotation_about_shin_deg": 20},
+            "items": [{"kind": "rest", "activities": [
+                {"kind": "stand", "duration_s": 3}, {"kind": "walk", "duration_s": 8},
+                {"kind": "sit_stand", "duration_s": 10}, {"kind": "fidget", "duration_s": 8},
+                {"kind": "strap_adjust", "duration_s": 3}, {"kind": "stand", "duration_s": 2}]}]}
+    res = simulate_session(spec, seed=3, rate_hz=100)
+    _, sets, _, _ = _run(res)
+    assert sets == []
+
+
+def test_exercise_forced():
+    res = simulate_set("squat", 6, variant="split_squat", rate_hz=100, seed=8)
+    _, sets, _, _ = _run(res, exercise="squat")
+    assert [(s.exercise, len(s.reps)) for s in sets] == [("squat", 6)]
+
+
+def test_knee_to_wall_mode_reports_held_maxima():
+    res = simulate_set("knee_to_wall", 3, rate_hz=100, seed=9, leg="left")
+    eng = MotionEngine()
+    eng.set_mode("knee_to_wall")
+    eng.set_leg("left")
+    ev = eng.process(res.imu).events + eng.finish()
+    tests = [e for e in ev if isinstance(e, KneeToWallEvent)]
+    attempts = res.truth["tests"][0]["attempts"]
+    assert len(tests) == len(attempts)
+    for e, a in zip(tests, attempts):
+        assert e.leg == "left" and abs(e.angle_deg - a["angle_deg"]) < 2.0 and e.hold_s > 1.0
+    summary = eng.knee_to_wall_summary()
+    assert summary["left"] == max(e.angle_deg for e in tests) and summary["asymmetry_deg"] is None
+    assert not [e for e in ev if isinstance(e, SetEvent)]

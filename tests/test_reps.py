@@ -1,0 +1,82 @@
+"""Rep candidates from turning points, and what a lone candidate looks like."""
+from __future__ import annotations
+
+import pytest
+
+from kotdevice.motion.reps import Candidate, CountSettings, Extreme, SwingTracker, classify
+
+
+def ext(kind, how, t, v, t_first=None, t_last=None, rpos=0.0, rneg=0.0):
+    return Extreme(kind, how, t, v, t + 0.1, t if t_first is None else t_first,
+                   t if t_last is None else t_last, v, 0.0, rpos, rneg, 0.0, 0.0, 0.0)
+
+
+def feed_all(tr, seq):
+    return [c for c in (tr.feed(e) for e in seq) if c is not None]
+
+
+def test_out_and_back_is_a_rep_with_leave_and_arrival_times():
+    tr = SwingTracker(1)
+    seq = [ext(-1, 0, 0.0, 2.0, t_first=0.0, t_last=1.0), ext(1, 0, 2.0, 32.0, t_first=1.9, t_last=2.3),
+           ext(-1, 1, 3.2, 2.5)]
+    (c,) = feed_all(tr, seq)
+    assert c.start_s == 1.0 and c.end_s == 3.2
+    assert c.rom == pytest.approx(30.0)
+    assert c.peak.t_first == 1.9 and c.peak.t_last == 2.3
+
+
+def test_a_wobble_on_the_way_up_stays_inside_one_rep():
+    tr = SwingTracker(1)
+    seq = [ext(-1, 0, 0.0, 0.0), ext(1, 0, 1.0, 30.0), ext(-1, 0, 1.3, 26.0),  # not back
+           ext(1, 0, 1.6, 31.0), ext(-1, 1, 2.6, 0.5)]
+    (c,) = feed_all(tr, seq)
+    assert c.peak.v == 31.0 and c.start.v == 0.0
+
+
+def test_not_returning_is_no_rep_and_a_long_sit_rebases():
+    tr = SwingTracker(1)
+    # sit down: 0 -> 16 -> held at 10 for 20 s -> stand up 15 -> 0
+    seq = [ext(-1, 0, 0.0, 0.0), ext(1, 0, 1.2, 16.0), ext(-1, 1, 2.4, 10.0),
+           ext(-1, 2, 2.4, 10.0, t_first=2.4, t_last=22.0), ext(1, 0, 23.0, 15.0),
+           ext(-1, 1, 24.3, 0.0)]
+    cands = feed_all(tr, seq)
+    # only the stand-up part is left (start at the seat), and it is small
+    assert len(cands) == 1 and cands[0].start.v == 10.0 and cands[0].rom == pytest.approx(5.0)
+    assert classify(cands[0], 0.0, CountSettings()) is None
+
+
+def test_a_small_held_step_before_the_rep_is_its_start():
+    tr = SwingTracker(1)
+    # stand at 0, settle into a heel-elevated stance at 9 deg, then squat to 40 and back to 9
+    seq = [ext(-1, 0, 0.0, 0.0), ext(1, 1, 2.0, 9.0, t_last=2.0),
+           ext(1, 2, 2.0, 9.0, t_first=2.0, t_last=3.0), ext(1, 1, 4.0, 40.0), ext(-1, 1, 5.2, 9.5)]
+    (c,) = feed_all(tr, seq)
+    assert c.start.v == 9.0 and c.start_s == 3.0 and c.rom == pytest.approx(31.0)
+
+
+def _cand(rom, dur, rpos, rneg, start=0.0, end_held=True):
+    s = ext(-1, 1, 0.0, start, t_last=0.0)
+    p = ext(1, 0, dur / 2, start + rom)
+    e = ext(-1, 1 if end_held else 0, dur, start + 0.5)
+    return Candidate(1, s, p, e, rpos, rneg, 0.3, 0.0, 0.0)
+
+
+def test_classify_by_physics():
+    cs = CountSettings()
+    stand = 5.0
+    # backward walking: fast swing forward, slower stance back
+    assert classify(_cand(30, 1.0, 160, 100, start=5), stand, cs) == "backward_walk"
+    # forward walking: fast swing back to a heel strike behind the standing angle
+    assert classify(_cand(45, 1.0, 130, 220, start=-3), stand, cs) == "walk"
+    # a step-up: fast push back up, but from a forward start and stopping at the top
+    assert classify(_cand(30, 1.2, 90, 200, start=13), stand, cs) == "squat"
+    # the same without stopping is walking on
+    assert classify(_cand(30, 1.2, 90, 200, start=13, end_held=False), stand, cs) == "walk"
+    # a slow squat
+    assert classify(_cand(30, 4.0, 35, 45, start=5), stand, cs) == "squat"
+    # a tibialis raise: small, from leaning back against the wall
+    assert classify(_cand(4, 1.5, 10, 8, start=-10), stand, cs) == "tib_raise"
+    # the same small movement while standing upright is fidgeting
+    assert classify(_cand(4, 1.5, 10, 8, start=5), stand, cs) is None
+    # a knee bounce shallower than any rep
+    assert classify(_cand(5, 0.6, 30, 30, start=5), stand, cs) is None

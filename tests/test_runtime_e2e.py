@@ -1,0 +1,110 @@
+"""``kotdevice run --sim`` as a subprocess against a real Mosquitto: a whole simulated session
+reaches a subscriber, every message valid; SIGKILL fires the Last Will, and the restarted
+device recovers and publishes the interrupted session."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jsonschema
+import pytest
+
+from kotdevice import schemas
+from kotdevice.device.subscriber import Collector
+
+pytestmark = pytest.mark.broker
+
+SPEC = {"leg": "right", "items": [
+    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 3.0}]},
+    {"kind": "set", "exercise": "squat", "variant": "bodyweight", "reps": 8, "tempo": "quick"},
+    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 10}]},
+    {"kind": "set", "exercise": "tib_raise", "reps": 8, "tempo": "normal"},
+    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 10}]},
+]}
+KINDS = {"rep": "rep", "set": "set", "session": "session", "status": "status", "live": "live"}
+
+
+def device(broker, tmp_path, *args, device_id="kot-e2e", env_extra=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("NOTIFY_SOCKET", None)
+    env.update(env_extra or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "kotdevice", "run", "--sim", "--broker", broker.address, "--device-id", device_id,
+         "--store", str(tmp_path / "dev.db"), "--quiet", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(tmp_path))
+
+
+def test_simulated_session_reaches_subscriber_all_messages_valid(tmp_path, mosquitto):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # stands in for systemd
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.05)
+    with notify, Collector(mosquitto.host, mosquitto.port, "kot/kot-e2e/#") as sub:
+        p = device(mosquitto, tmp_path, "--speed", "25", "--sim-spec", str(spec), "--duration", "75",
+                   env_extra={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "2000000",
+                              "INVOCATION_ID": "x"})
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err.decode()
+        notes = []
+        try:
+            while True:
+                notes.append(notify.recv(200).decode())
+        except socket.timeout:
+            pass
+        assert notes[0].startswith("READY=1") and notes[-1] == "STOPPING=1"
+        assert notes.count("WATCHDOG=1") >= 2  # petted from the loop (~3 s of real time)
+        assert out == b""  # stdout stays clean; logs go to stderr
+        assert sub.wait_for(lambda s: s.of("session") and s.of("status")[-1].payload["state"] == "offline", 10)
+    for m in sub.messages:
+        kind = m.topic.rsplit("/", 1)[1]
+        assert m.payload is not None, m.raw
+        jsonschema.validate(m.payload, schemas.load(KINDS[kind]))
+    reps = sub.unique("rep")
+    sets = sub.unique("set")
+    session = sub.of("session")[-1].payload
+    assert len(reps) >= 12 and len(sets) == 2
+    assert session["total_reps"] == len(reps) == sum(m.payload["reps"] for m in sets.values())
+    assert {r for m in sets.values() for r in m.payload["rep_ids"]} == set(reps)
+    assert [m.payload["exercise"] for m in sorted(sets.values(), key=lambda m: m.payload["set_no"])] == \
+        ["squat", "tib_raise"]
+    assert [m.payload["state"] for m in sub.of("status")] == ["online", "offline"]
+    assert len(sub.of("live")) >= 5
+    # the session summary is retained: a kiosk that connects later still gets it
+    with Collector(mosquitto.host, mosquitto.port, "kot/kot-e2e/session") as late:
+        assert late.wait_for(lambda s: s.of("session"), 5)
+        assert late.of("session")[0].retain and late.of("session")[0].payload["id"] == session["id"]
+
+
+def test_sigkill_fires_last_will_and_restart_recovers_the_session(tmp_path, mosquitto):
+    with Collector(mosquitto.host, mosquitto.port, "kot/kot-e2e/#") as sub:
+        p = device(mosquitto, tmp_path, "--speed", "20")  # the default workout, endless
+        try:
+            # wait until a set is under way: some reps, no set message yet
+            assert sub.wait_for(lambda s: len(s.unique("rep")) >= 3, 40), p.stderr.read1().decode()
+            assert not sub.of("set")
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+        assert sub.wait_for(lambda s: s.of("status")[-1].payload["state"] == "offline", 10)
+        will = sub.of("status")[-1].payload
+        jsonschema.validate(will, schemas.load("status"))
+        assert will.get("reason") == "connection lost"  # the Last Will, not a clean shutdown
+        before = set(sub.unique("rep"))
+
+        p2 = device(mosquitto, tmp_path, "--speed", "20", "--duration", "2")
+        out, err = p2.communicate(timeout=60)
+        assert p2.returncode == 0, err.decode()
+        assert sub.wait_for(lambda s: any(m.payload.get("recovered") for m in s.of("session")), 10)
+    recovered = next(m.payload for m in sub.of("session") if m.payload.get("recovered"))
+    jsonschema.validate(recovered, schemas.load("session"))
+    sid = recovered["session_id"]
+    reps_of_session = {i for i in sub.unique("rep") if i.startswith(sid + "-")}
+    assert before <= reps_of_session  # every rep seen before the kill belongs to the recovered session
+    assert recovered["total_reps"] == len(reps_of_session)  # at most the rep in progress was lost
+    set_msgs = [m.payload for m in sub.of("set") if m.payload["session_id"] == sid]
+    assert set_msgs and {r for s in set_msgs for r in s["rep_ids"]} == reps_of_session
+    assert b"recovered" in err
