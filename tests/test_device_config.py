@@ -102,3 +102,19 @@ def test_resolve_fills_store_path_for_sim(tmp_path, monkeypatch):
     cfg = C.resolve(C.Config(), sim=True)
     assert cfg.get("store", "path") == str(tmp_path / ".local/share/kotdevice/sim.db")
     assert cfg.device_id.startswith("kot-")
+
+
+def test_run_with_bad_config_fails_at_start_with_one_line(tmp_path, capsys):
+    from kotdevice.cli import main
+
+    p = write(tmp_path, '[broker]\nport = "abc"\n')
+    assert main(["run", "--sim", "--config", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err == f'kotdevice: error: {p}: broker.port: expected an integer 1-65535, got "abc"\n'
+
+
+def test_run_rejects_speed_without_sim(tmp_path, capsys):
+    from kotdevice.cli import main
+
+    assert main(["run", "--speed", "5", "--config", str(write(tmp_path, ""))]) == 2
+    assert "--speed and --sim-spec only apply with --sim" in capsys.readouterr().err

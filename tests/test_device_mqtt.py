@@ -99,3 +99,51 @@ def test_broker_down_at_start_is_not_an_error_and_outbox_drains_later(tmp_path):
             assert [m.payload["k"] for m in sub.of("rep")][:8] == list(range(8))
     finally:
         link.stop(flush_timeout_s=0.2)
+
+
+def test_tls_and_credentials_from_settings(tmp_path):
+    from kotdevice.errors import KotError
+
+    topics = Topics("kot", "dev1")
+    store = Store(tmp_path / "d.db")
+    with pytest.raises(KotError, match="broker.tls: cannot load the certificates"):
+        MqttLink(BrokerSettings(tls=True, ca_file=str(tmp_path / "missing-ca.pem")), topics, "dev1", store)
+    link = MqttLink(BrokerSettings(username="gym", password="s3cret"), topics, "dev1", store)
+    assert link.client._username == b"gym" and link.client._password == b"s3cret"
+    # the Last Will is set before connecting: retained offline status
+    assert link.client._will and link.client._will_topic == b"kot/dev1/status" and link.client._will_retain
+    assert json.loads(link.client._will_payload)["state"] == "offline"
+
+
+def test_username_password_against_a_broker_that_requires_them(tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    from kotdevice.device.broker import MosquittoBroker
+
+    if not shutil.which("mosquitto_passwd"):
+        pytest.skip("mosquitto_passwd not installed")
+    b = MosquittoBroker()
+    pw = b.dir / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "gym", "s3cret"], check=True, capture_output=True)
+    os.chmod(b.dir, 0o755)
+    os.chmod(pw, 0o644)  # mosquitto drops root privileges before reading it
+    b.conf_path.write_text(b.conf_path.read_text().replace("allow_anonymous true", f"allow_anonymous false\npassword_file {pw}"))
+    with b:
+        topics = Topics("kot", "dev1")
+        good = MqttLink(BrokerSettings(host=b.host, port=b.port, username="gym", password="s3cret",
+                                       reconnect_min_s=0.1, reconnect_max_s=0.3),
+                        topics, "dev1", Store(tmp_path / "a.db"), log=lambda m: None)
+        bad = MqttLink(BrokerSettings(host=b.host, port=b.port, username="gym", password="wrong",
+                                      reconnect_min_s=0.1, reconnect_max_s=0.3),
+                       topics, "dev2", Store(tmp_path / "b.db"), log=lambda m: None)
+        good.start()
+        bad.start()
+        try:
+            assert pump_until(good, lambda: good.connected, 10)
+            time.sleep(0.5)
+            assert not bad.connected  # refused, retried in the background, nothing raised
+        finally:
+            good.stop(flush_timeout_s=0.2)
+            bad.stop(flush_timeout_s=0.2)

@@ -40,6 +40,8 @@ def rig(tmp_path, browser):
     yield broker, kiosk, browser
     kiosk.stop()
     broker.stop()
+    browser.evaluate("0")  # collect pending DevTools events
+    assert browser.js_errors() == []
 
 
 def tile_js(dev_id, expr):
@@ -91,8 +93,7 @@ def test_set_of_reps_shows_then_last_will_greys_the_tile(rig):
 
         # a reload restores everything from the server's snapshot
         page.goto(kiosk.url)
-        page.wait_for("window.__kot.snapshots > 0")
-        assert page.evaluate(tile_js("shin-x", "t.classList.contains('offline') && "
+        assert page.wait_for(tile_js("shin-x", "t.classList.contains('offline') && "
                                                "t.querySelector('.t-reps').textContent === '7'"))
         # and the device coming back resumes its tile
         back = FakeDevice(broker.address, "shin-x", athlete=EVIL).connect()

@@ -38,7 +38,7 @@ def cfg_for(tmp_path, **over):
     return C.resolve(cfg, sim=True)
 
 
-def make_rt(tmp_path, broker, *, speed=25.0, cfg_over=None, **kw):
+def make_rt(tmp_path, broker, *, speed=20.0, cfg_over=None, **kw):
     cfg = cfg_for(tmp_path, **(cfg_over or {}))
     kw.setdefault("spec", SPEC)
     return build_runtime(cfg, host=broker.host, port=broker.port, sim=True, speed=speed, seed=1, loop=False,
@@ -85,8 +85,7 @@ def persistent_broker():
 def test_broker_down_30s_mid_session_every_rep_delivered_once_by_id(tmp_path):
     broker = persistent_broker()
     sub = Collector(broker.host, broker.port, "kot/kot-test/#", client_id="kiosk", persistent=True).start()
-    speed = 25.0
-    rt = make_rt(tmp_path, broker, speed=speed)
+    rt = make_rt(tmp_path, broker)
     outage = {}
 
     def on_step(rt):
@@ -103,7 +102,7 @@ def test_broker_down_30s_mid_session_every_rep_delivered_once_by_id(tmp_path):
         assert "up_at" in outage
         assert outage["reps_during"] >= 3 and outage["outbox_during"] >= 3  # reps really were held back
         ids = db_rep_ids(rt)
-        assert len(ids) == rt.reps_total >= 12
+        assert len(ids) == rt.reps_total >= 8
         assert sub.wait_for(lambda s: set(s.unique("rep")) == ids and len(s.of("session")) >= 1, 20)
         assert rt.store.outbox_count() == 0
         reps = sub.of("rep")
@@ -176,7 +175,7 @@ def test_i2c_errors_and_disconnect_session_continues_with_gap_recorded(tmp_path,
         assert gap.duration_s >= 1.0
         reps = [m.payload for m in sub.unique("rep").values()]
         assert any(p["start_s"] > gap.start_s + gap.duration_s for p in reps)  # counting went on
-        assert rt.reps_total >= 10
+        assert rt.reps_total >= 8
         sessions = rt.store.query("SELECT seq FROM sessions")
         assert len(sessions) == 1  # one session across the fault
         stored = rt.store.query("SELECT reason, session_seq FROM gaps")

@@ -50,7 +50,7 @@ def run(args) -> int:
     from kotdevice.device.broker import MosquittoBroker, mosquitto_path
     from kotdevice.errors import KotError
     from kotdevice.kiosk.browser import Chromium, chromium_path
-    from kotdevice.kiosk.fakedev import FakeDevice
+    from kotdevice.kiosk.fakedev import FakeDevice, live_msg
 
     if args.devices < 1 or args.rate_hz <= 0 or args.seconds <= 0:
         raise KotError("--devices, --rate-hz and --seconds must be positive")
@@ -88,7 +88,7 @@ def run(args) -> int:
         browser.wait_for(f"document.querySelectorAll('.tile').length === {args.devices}", 20)
 
         stop = threading.Event()
-        sent = [0]
+        sent_ts: list[float] = []
 
         def publish_loop():
             # Devices are spread evenly over each period, as independent devices would be.
@@ -101,24 +101,33 @@ def run(args) -> int:
                     delay = due - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                    d.live(25 + 20 * math.sin(k * 0.3 + i), "in_set", 0, set_no=1)
-                    sent[0] += 1
+                    ts = time.time()
+                    d.publish("live", live_msg(d.id, round(25 + 20 * math.sin(k * 0.3 + i), 2), "in_set", 0,
+                                               t_s=time.monotonic() - d.t0, session_id=d.session_id,
+                                               set_no=1, ts=ts), qos=0)
+                    sent_ts.append(ts)
                 k += 1
 
         pub = threading.Thread(target=publish_loop, daemon=True)
         pub.start()
         say(f"{args.devices} devices x {args.rate_hz:g} Hz; warming up {args.warmup_s:g} s")
         time.sleep(args.warmup_s)
-        browser.evaluate("window.__kot.lat = []; window.__kot.recvLat = []; window.__kot.superseded = 0; 0")
+        browser.evaluate("window.__kot.lat = []; window.__kot.recvLat = []; window.__kot.recvTs = [];"
+                         " window.__kot.superseded = 0; 0")
         kproc, bproc = psutil.Process(kiosk.pid), psutil.Process(browser.proc.pid)
-        sent0, c0k, c0b, w0 = sent[0], _tree_cpu_s(kproc), _tree_cpu_s(bproc), time.monotonic()
+        c0k, c0b, w0, wall0 = _tree_cpu_s(kproc), _tree_cpu_s(bproc), time.monotonic(), time.time()
         for s in range(int(args.seconds)):
             time.sleep(1.0)
             say(f"measuring {s + 1}/{int(args.seconds)} s")
         time.sleep(args.seconds - int(args.seconds))
-        res = browser.evaluate("({lat: window.__kot.lat, recv: window.__kot.recvLat, sup: window.__kot.superseded})")
+        # Delivery is counted over messages published in [start + 0.5 s, end - 0.5 s], so that
+        # nothing in flight at either edge of the window counts as lost or extra.
+        edge_lo, edge_hi = wall0 + 0.5, time.time() - 0.5
+        res = browser.evaluate("({lat: window.__kot.lat, recv: window.__kot.recvLat, sup: window.__kot.superseded,"
+                               " ts: window.__kot.recvTs})")
         wall = time.monotonic() - w0
-        n_sent = sent[0] - sent0
+        n_sent = sum(1 for t in list(sent_ts) if edge_lo <= t <= edge_hi)
+        n_recv = sum(1 for t in res["ts"] if edge_lo <= t <= edge_hi)
         cpu_k = 100 * (_tree_cpu_s(kproc) - c0k) / wall
         cpu_b = 100 * (_tree_cpu_s(bproc) - c0b) / wall
         stop.set()
@@ -151,6 +160,6 @@ def run(args) -> int:
     print()
     print("| published | reached page | superseded before drawing | kiosk server CPU | Chromium CPU (all processes) |")
     print("| ---: | ---: | ---: | ---: | ---: |")
-    print(f"| {n_sent} | {len(recv)} ({100 * len(recv) / max(n_sent, 1):.1f} %) | {res['sup']} | "
+    print(f"| {n_sent} | {n_recv} ({100 * n_recv / max(n_sent, 1):.1f} %) | {res['sup']} | "
           f"{cpu_k:.0f} % of a core | {cpu_b:.0f} % of a core |")
     return 0

@@ -88,7 +88,7 @@ def run(args) -> int:
             host, port = host or "localhost", cfg.get("broker", "port")
 
         rt = build_runtime(cfg, host=host, port=port, sim=args.sim, speed=args.speed, seed=args.seed, spec=spec,
-                           loop=args.duration is None and spec is None, chip=args.sim_chip,
+                           loop=spec is None, chip=args.sim_chip,
                            duration_s=args.duration, view=view, log=log)
 
         def on_signal(signum, frame):

@@ -28,8 +28,12 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
     log = log or view.message
     device_id = cfg.device_id
     store = Store(cfg.get("store", "path"))
-    source = None
+    source = bus = None
     try:
+        if not sim:  # fail fast (before the engine warm-up) when there is no I2C bus
+            from kotdevice.sensor import open_real_bus
+
+            bus = open_real_bus(cfg.get("sensor", "bus"))
         from kotdevice.motion.engine import EngineSettings, MotionEngine
 
         if warm_up:  # compile the engine's kernels before the sensor's FIFO starts filling
@@ -49,7 +53,7 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
             from kotdevice.device.sources import open_real_source
 
             source = open_real_source(bus_number=cfg.get("sensor", "bus"), address=cfg.get("sensor", "address"),
-                                      **sensor_kw)
+                                      bus=bus, **sensor_kw)
         clock = clock or DeviceClock()
         topics = Topics(cfg.prefix, device_id)
         b = BrokerSettings(host=host, port=port, username=cfg.get("broker", "username"),
@@ -73,5 +77,7 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
     except BaseException:
         if source is not None:
             source.close()
+        elif bus is not None:
+            bus.close()
         store.close()
         raise

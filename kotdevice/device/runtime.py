@@ -113,6 +113,7 @@ class Runtime:
         self._last_gap_mono = float("-inf")
         self._next_clock_check = 0.0
         self.reps_total = 0
+        self.engine_errors = 0
         self.rep_hooks: list[Callable[[RepEvent], None]] = []  # called when a rep is detected (bench)
         self._finished = False
 
@@ -155,10 +156,17 @@ class Runtime:
                 self.first_t_s = float(block.t_s[0])
                 self.notifier.ready("sensor streaming")
             self.samples += len(block)
-            out = self.engine.process(block)
             self.last_t_s = float(block.t_s[-1])
-            self._depth_cue(out.tibial_angle_deg, now)
-            self._handle_events(out.events)
+            try:
+                out = self.engine.process(block)
+            except Exception as e:  # an engine bug must not stop recording what was counted
+                self.engine_errors += 1
+                if self.engine_errors <= 3 or self.engine_errors % 1000 == 0:
+                    self.log(f"engine error #{self.engine_errors} (block dropped): {type(e).__name__}: {e}")
+                out = None
+            if out is not None:
+                self._depth_cue(out.tibial_angle_deg, now)
+                self._handle_events(out.events)
         if self.notifier.ready_sent:
             self.notifier.watchdog(now)  # from the sampling loop itself: a hung loop gets restarted
         self._handle_commands()
@@ -202,6 +210,9 @@ class Runtime:
         if seqs and self.link:
             self.link.notify_new(seqs)
             self.link.pump()  # publish now: rep -> subscriber latency
+            # paho's network thread does the socket write; let it take the GIL now rather
+            # than after this turn's engine work (a rep every ~2 s: costs nothing).
+            time.sleep(0.001)
 
     def _on_gap(self, gap: Gap, now: float) -> None:
         self.gaps.append(gap)
@@ -238,7 +249,10 @@ class Runtime:
         if angles is None or not len(angles):
             return
         st = self.engine.state
-        if st.activity == "idle":
+        stand = (st.extra or {}).get("stand_angle_deg")  # the engine's standing reference, if known
+        if stand is not None:
+            self._rest_angle_deg = float(stand)
+        elif st.activity == "idle":
             self._rest_angle_deg = 0.9 * self._rest_angle_deg + 0.1 * float(np.median(angles))
         if self.depth_target_deg is None:
             return

@@ -166,10 +166,15 @@ def open_sim_source(*, speed: float = 1.0, seed: int = 0, spec: dict | None = No
 
 
 def open_real_source(*, bus_number: int, address: int = 0, odr_hz: int = 200, accel_fs_g: int = 8,
-                     gyro_fs_dps: int = 1000) -> SensorSource:
+                     gyro_fs_dps: int = 1000, bus=None) -> SensorSource:
+    """The IMU on I2C bus ``bus_number`` (``bus``: an already opened smbus2-like bus)."""
     from kotdevice.sensor import open_real_bus, open_sensor
 
-    bus = open_real_bus(bus_number)
-    sensor = open_sensor(bus, bus_number=bus_number, address=address or None, odr_hz=odr_hz,
-                         accel_fs_g=accel_fs_g, gyro_fs_dps=gyro_fs_dps)
+    bus = bus if bus is not None else open_real_bus(bus_number)
+    try:
+        sensor = open_sensor(bus, bus_number=bus_number, address=address or None, odr_hz=odr_hz,
+                             accel_fs_g=accel_fs_g, gyro_fs_dps=gyro_fs_dps)
+    except BaseException:
+        bus.close()
+        raise
     return SensorSource(sensor, speed=1.0)

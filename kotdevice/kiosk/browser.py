@@ -31,6 +31,17 @@ class BrowserError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if the test or bench process is killed, Chromium goes too
+    # instead of lingering as an orphan (Linux prctl PR_SET_PDEATHSIG).
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def chromium_path() -> str | None:
     return CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
 
@@ -52,7 +63,8 @@ class Chromium:
             [self.exe, *FLAGS, f"--user-data-dir={self.dir}", f"--window-size={self.width},{self.height}",
              "--remote-debugging-port=0", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=open(Path(self.dir) / "chromium.log", "wb"),
-            start_new_session=True)  # its own process group, so close() can end all its helpers
+            start_new_session=True,  # its own process group, so close() can end all its helpers
+            preexec_fn=_die_with_parent)
         port_file = Path(self.dir) / "DevToolsActivePort"
         deadline = time.monotonic() + timeout_s
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -110,8 +122,10 @@ class Chromium:
         return r.get("result", {}).get("value")
 
     def goto(self, url: str, timeout_s: float = 20.0) -> None:
+        # Mark the old document so a 'complete' from it is not mistaken for the new one's.
+        self.evaluate("window.__kotOldPage = true; 0")
         self.call("Page.navigate", url=url)
-        self.wait_for("document.readyState === 'complete'", timeout_s)
+        self.wait_for("!window.__kotOldPage && document.readyState === 'complete'", timeout_s)
 
     def wait_for(self, expression: str, timeout_s: float = 10.0, interval_s: float = 0.05):
         """Poll ``expression`` until it is truthy; returns its value (BrowserError on timeout)."""
@@ -133,6 +147,17 @@ class Chromium:
 
     def dialogs(self) -> list[dict]:
         return [e for e in self.events if e.get("method") == "Page.javascriptDialogOpening"]
+
+    def js_errors(self) -> list[str]:
+        """Uncaught exceptions and console.error calls of the page seen so far."""
+        out = []
+        for e in self.events:
+            if e.get("method") == "Runtime.exceptionThrown":
+                d = e["params"]["exceptionDetails"]
+                out.append(d.get("exception", {}).get("description") or d.get("text", "?"))
+            elif e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") == "error":
+                out.append(" ".join(str(a.get("value", a.get("description", ""))) for a in e["params"]["args"]))
+        return out
 
     def close(self) -> None:
         if self.ws is not None:

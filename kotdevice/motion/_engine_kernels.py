@@ -81,7 +81,8 @@ RATE1 = 77       # sagittal rate low-pass (impact spikes must not look like fast
 RATE2 = 78
 LPW1 = 79        # 3: low-pass of the gyro perpendicular to up (learning input), stage 1
 LPW2 = 82        # 3: stage 2
-STATE_SIZE = 85
+HELD = 85        # 1 once the running extreme was reported as held for C_HOLD_S
+STATE_SIZE = 86
 
 # ---- settings layout ---------------------------------------------------------------------
 C_W_MIN = 0          # dps: gyro (perpendicular to up) above this is "motion" for learning
@@ -104,17 +105,19 @@ C_SETTLE_T = 16      # s: an extreme held this long is reported without waiting 
 C_AMP_TAU = 17       # s: the typical swing decays toward the floor between sets
 C_GAP = 18           # s: a dt above this resets the low-passes
 C_LEARN = 19         # 1 = learn/refine the mount automatically
-C_ARRIVE_DPS = 20    # an extreme 'arrives' while the angle still moves faster than this
+C_UNUSED_20 = 20
 C_AX_ON_DPS = 21     # axial rate that starts a strap-turn episode
 C_AX_MIN_DEG = 22    # net turn about X that counts as a strap re-adjustment
 C_AX_PERP_RATIO = 23 # ... while the rest of the sensor turned at most this much (relative)
 C_AX_MAX_S = 24      # episodes longer than this are movement, not a strap turn
 C_TAU_LEARN = 25     # s: low-pass of the learning input (strap/soft-tissue jitter is 3-20 Hz)
-C_SIZE = 26
+C_HOLD_S = 26        # s: a settled extreme still held this long is reported again (how = 3)
+C_SIZE = 27
 
 # ---- event buffer columns ----------------------------------------------------------------
 E_KIND = 0       # +1 max, -1 min
-E_HOW = 1        # 0 = confirmed by leaving, 1 = confirmed by holding (settled), 2 = left after settling
+E_HOW = 1        # 0 = confirmed by leaving, 1 = confirmed by holding (settled), 2 = left after
+                 # settling, 3 = still held C_HOLD_S after its arrival
 E_T = 2          # time of the extreme
 E_V = 3          # detection-angle value at the extreme
 E_TCONF = 4      # sample time of the confirmation (when it became known)
@@ -130,7 +133,8 @@ E_FMIN = 13
 E_H = 14         # hysteresis in force
 E_KIND_MOUNT = 15  # rows with E_KIND == 0 are mount changes: E_HOW = 0 initial, 1 readjusted
 E_UP = 16        # 3: up vector (sensor frame) at the extreme
-E_NCOL = 19
+E_R = 19         # 3: the lateral axis in use when the row was written
+E_NCOL = 22
 
 
 def new_state() -> np.ndarray:
@@ -240,6 +244,9 @@ def _emit(ev, ne, kind, how, st, t_conf, h):
     ev[ne, E_UP] = st[EXT_UP]
     ev[ne, E_UP + 1] = st[EXT_UP + 1]
     ev[ne, E_UP + 2] = st[EXT_UP + 2]
+    ev[ne, E_R] = st[R]
+    ev[ne, E_R + 1] = st[R + 1]
+    ev[ne, E_R + 2] = st[R + 2]
     return ne + 1
 
 
@@ -491,7 +498,6 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         rate_f = st[RATE2]
         v = st[F2]
         fr = st[FR2]
-        v_prev = st[PREV_V]
         st[PREV_V] = v
         if dt > 0.0:
             st[AMP] *= math.exp(-dt / cfg[C_AMP_TAU])
@@ -599,6 +605,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                 st[SET_REF] = v
                 st[SET_START] = t
                 st[SETTLED] = 0.0
+                st[HELD] = 0.0
                 _reset_seg(st, fr)
             continue
 
@@ -609,9 +616,10 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[EXT_UP] = ux
             st[EXT_UP + 1] = uy
             st[EXT_UP + 2] = uz
-            # arrival time: the last new extreme reached while still moving (slow creep
-            # afterwards - settling, drift - does not move it)
-            if dt > 0.0 and (v - v_prev) * d > cfg[C_ARRIVE_DPS] * dt:
+            # arrival time: when the angle first came within the hold band of where it ends
+            # up (a creep by more than the band moves it on, tiny drift does not)
+            if w > st[EXT_REF] + tol:
+                st[EXT_REF] = w
                 st[EXT_T] = t
         if d * ang > st[RAW_EXT]:
             st[RAW_EXT] = d * ang
@@ -619,6 +627,11 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[T_LAST] = t
         if st[SETTLED] > 0.0 and st[EXT] > st[SETTLED_V] + s_tol:
             st[SETTLED] = 0.0  # it went on past the held point: report again later
+            st[HELD] = 0.0
+        if (st[SETTLED] > 0.0 and st[HELD] == 0.0 and st[T_LAST] == t
+                and t - st[EXT_T] >= cfg[C_HOLD_S]):
+            ne = _emit(ev, ne, d, 3.0, st, t, h)
+            st[HELD] = 1.0
         if abs(v - st[SET_REF]) > s_tol:
             st[SET_REF] = v
             st[SET_START] = t
@@ -653,4 +666,5 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[SET_REF] = v
             st[SET_START] = t
             st[SETTLED] = 0.0
+            st[HELD] = 0.0
     return ne

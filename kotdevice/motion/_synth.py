@@ -55,9 +55,13 @@ def imu_from_angles(t_s: np.ndarray, theta_deg: np.ndarray, phi_deg: np.ndarray 
     phi = np.zeros(n) if phi_deg is None else np.asarray(phi_deg, float)
     Rs = shin_to_world(np.asarray(theta_deg, float), phi)
     rot = np.broadcast_to(np.asarray(rot_about_x_deg, float), (n,))
-    M = np.stack([mount_matrix(r, tilt_sag_deg, tilt_front_deg) for r in np.unique(rot)])
-    idx = np.searchsorted(np.unique(rot), rot)
-    R = np.einsum("nij,njk->nik", Rs, M[idx])
+    base = mount_matrix(0.0, tilt_sag_deg, tilt_front_deg)
+    a = np.radians(rot)
+    c, s = np.cos(a), np.sin(a)
+    Rx = np.zeros((n, 3, 3))
+    Rx[:, 0, 0] = 1.0
+    Rx[:, 1, 1], Rx[:, 1, 2], Rx[:, 2, 1], Rx[:, 2, 2] = c, -s, s, c
+    R = np.einsum("nij,jk,nkl->nil", Rs, base, Rx)
     # the sensor sits radius_m up the shin from the ankle (tangential acceleration)
     p = radius_m * Rs[:, :, 0]
     acc_w = np.gradient(np.gradient(p, dt, axis=0), dt, axis=0) / 9.80665
@@ -121,7 +125,8 @@ def squat_session(rate_hz: float = 100.0, reps=(8,), amp_deg: float = 30.0, rest
     rot = rot_about_x_deg
     if readjust_to_deg is not None and len(reps) > 1:
         t_adj = sets[1][0] - rest_s / 2
-        rot = np.where(tf < t_adj, rot_about_x_deg, readjust_to_deg)
+        # hands turn the enclosure over 0.6 s (a smooth ramp, as real hands do)
+        rot = rot_about_x_deg + (readjust_to_deg - rot_about_x_deg) * _ramp((tf - t_adj) / 0.6)
     blk, tib, fro = imu_from_angles(tf, th, phi, rot, tilt_sag_deg, tilt_front_deg, seed=seed)
     step = max(1, int(round(fine / rate_hz)))
     idx = np.arange(0, len(tf), step)

@@ -60,8 +60,7 @@ class EngineSettings:
     hold_band_min_deg: float = 0.4
     hold_band_rel: float = 0.04
     settle_min_deg: float = 0.2
-    settle_s: float = 0.15
-    arrive_rate_dps: float = 3.0
+    settle_s: float = 0.12
     # strap turned about the shin by hand (see _engine_kernels 1b)
     strap_turn_rate_dps: float = 10.0
     strap_turn_min_deg: float = 5.0
@@ -96,12 +95,12 @@ class EngineSettings:
         c[K.C_AMP_TAU] = self.swing_memory_s
         c[K.C_GAP] = self.gap_s
         c[K.C_LEARN] = 1.0 if self.learn_mount else 0.0
-        c[K.C_ARRIVE_DPS] = self.arrive_rate_dps
         c[K.C_AX_ON_DPS] = self.strap_turn_rate_dps
         c[K.C_AX_MIN_DEG] = self.strap_turn_min_deg
         c[K.C_AX_PERP_RATIO] = self.strap_turn_perp_ratio
         c[K.C_AX_MAX_S] = self.strap_turn_max_s
         c[K.C_TAU_LEARN] = self.learn_lowpass_s
+        c[K.C_HOLD_S] = self.counting.step_hold_s
         return c
 
 
@@ -125,6 +124,7 @@ class _OpenSet:
     reps: list = field(default_factory=list)  # RepEvent
     roms: list = field(default_factory=list)
     last_end_s: float = 0.0
+    base_angle: float | None = None
 
 
 class MotionEngine:
@@ -153,6 +153,11 @@ class MotionEngine:
         self._ktw_peak: Extreme | None = None
         self._last_motion_t = -1e9
         self._r_prev: np.ndarray | None = None
+        self._pending: Candidate | None = None
+        self._ktw_wait: list[Extreme] = []
+        self._r_evt = self._k[K.R:K.R + 3].copy()
+        self._learned = False
+        self._last_walk_end_s = -math.inf
         self._state = EngineState()
         if mount is not None:
             self._load_mount(mount)
@@ -197,6 +202,7 @@ class MotionEngine:
         k[K.P:K.P + 3] = k[K.R:K.R + 3]
         k[K.PS:K.PS + 3] = k[K.R:K.R + 3]
         self._calibrating = True
+        self._learned = False
         self._up_stand = None
         self._up_sum[:] = 0.0
         self._t0 = None
@@ -208,6 +214,8 @@ class MotionEngine:
         self._k[K.P:K.P + 3] = r
         self._k[K.PS:K.PS + 3] = r
         self._k[K.LEARNED] = 1.0
+        self._r_evt = r.copy()
+        self._learned = True
         if m.up_stand is not None:
             self._up_stand = np.asarray(m.up_stand, dtype=np.float64)
         if m.leg != "unknown":
@@ -227,7 +235,7 @@ class MotionEngine:
     def stand_angle_deg(self) -> float | None:
         if self._up_stand is None:
             return None
-        return float(angles_deg(self._up_stand, self._k[K.R:K.R + 3])[0][0])
+        return float(angles_deg(self._up_stand, self._r_evt)[0][0])
 
     def knee_to_wall_summary(self) -> dict:
         left = self._ktw.get("left")
@@ -254,6 +262,9 @@ class MotionEngine:
         events: list = []
         for i in range(ne):
             row = ev[i]
+            if row[K.E_KIND] != 0.0:
+                # the axis as it was at this row (it is refined continuously in the kernel)
+                self._r_evt = row[K.E_R:K.E_R + 3].copy()
             if row[K.E_KIND] == 0.0:
                 events.extend(self._on_mount(row))
             else:
@@ -274,7 +285,11 @@ class MotionEngine:
         return events
 
     def finish(self) -> list:
+        self._pending = None  # the stream ended before its hold was known: not counted
         events = self._close_set()
+        for x in self._ktw_wait:  # never calibrated: report with the nominal mount
+            events.extend(self._ktw_event(x))
+        self._ktw_wait = []
         self._update_state(self._state.t_s, self._state.tibial_angle_deg,
                            self._state.frontal_angle_deg)
         return events
@@ -310,12 +325,35 @@ class MotionEngine:
                 u = self._up_stand
                 self._up_stand = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
         self._r_prev = r
+        self._r_evt = r.copy()
+        self._learned = True
         # turning points already seen were projected with the old axis
         self._tracker.reproject(r)
-        return [MountEvent(float(row[K.E_T]), reason, round(rotation_about_shin_deg(r), 2), self._leg)]
+        out = [MountEvent(float(row[K.E_T]), reason, round(rotation_about_shin_deg(r), 2), self._leg)]
+        for x in self._ktw_wait:
+            x.reproject(r)
+            out.extend(self._ktw_event(x))
+        self._ktw_wait = []
+        return out
+
+    def _resolve_pending(self, e: Extreme | None, t_now: float) -> list:
+        """Settle a stride-like candidate: held at its end for step_hold_s = a step rep."""
+        c = self._pending
+        if c is None:
+            return []
+        if e is None:
+            return []
+        # the kernel reports (how = 3) an extreme still held step_hold_s after its arrival;
+        # leaving it first (or anything else) means it moved straight on
+        held = e.kind == c.end.kind and e.how == 3
+        self._pending = None
+        if held:
+            c.end.t_conf = e.t_conf
+        return self._on_candidate(c, held=held)
 
     def _on_extreme(self, e: Extreme) -> list:
         out: list = []
+        out.extend(self._resolve_pending(e, e.t_conf))
         out.extend(self._check_rest(e.t_conf))
         if self._mode == "knee_to_wall":
             out.extend(self._ktw_feed(e))
@@ -325,23 +363,42 @@ class MotionEngine:
             out.extend(self._on_candidate(c))
         return out
 
-    def _on_candidate(self, c: Candidate) -> list:
+    def _on_candidate(self, c: Candidate, held: bool | None = None) -> list:
         cs = self.settings.counting
         out: list = []
         kind = self._kind(c)
         op = self._open
+        in_squat_set = (op is not None and op.exercise == "squat"
+                        and c.start_s - op.last_end_s <= cs.rest_gap_s.get("squat", 8.0))
+        if kind == "squat" and self._gait_like(c) and self._exercise != "squat" \
+                and not in_squat_set:
+            # Fast and short like a stride: a step-up/down stops at the top, walking goes
+            # straight on. Decide once the end position has been held (or left) long enough.
+            if held is None:
+                self._pending = c
+                return out
+            if not held:
+                kind = "walk"
+            elif c.start_s - self._last_walk_end_s < cs.walk_continue_s:
+                return out  # straight after a stride: the end of the walk, not a rep
+            elif (
+                    c.start.how == 0 and c.start.t_last - c.start.t_first < cs.step_hold_s):
+                # a step rep starts from standing still too; the last stride of a walk
+                # starts from a heel strike
+                kind = "walk"
+        op = self._open
         if op is not None and c.start_s - op.last_end_s > cs.rest_gap_s.get(op.exercise, 8.0):
             out.extend(self._close_set())
             op = None
+        if kind == "walk":
+            self._last_walk_end_s = c.end_s
         if op is not None:
             if kind == "walk":
                 # walking away (forward gait) ends the set; it never counts
                 out.extend(self._close_set())
                 return out
             typical = float(np.median(op.roms))
-            gait_break = (op.exercise == "squat" and self._exercise is None
-                          and self._gait_like(c) and c.end.how != 1)
-            if not gait_break and fits_set(c, op.exercise, op.s, typical, cs) and (
+            if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
                     kind is None or kind == op.exercise or self._exercise is not None
                     or c.rom < cs.partial_frac * typical):
                 out.append(self._add_rep(op, c))
@@ -351,10 +408,6 @@ class MotionEngine:
             out.extend(self._close_set())
         if kind is None or kind == "walk":
             return out
-        if kind == "squat" and self._exercise is None and self._gait_like(c) and c.end.how != 1:
-            # fast, short and straight into the next swing: the first stride of walking,
-            # not a step-up (those stop at the top)
-            return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
         self._n_sets += 1
@@ -363,7 +416,7 @@ class MotionEngine:
 
     def _gait_like(self, c: Candidate) -> bool:
         cs = self.settings.counting
-        return (c.rom >= cs.gait_min_rom_deg and c.duration <= cs.gait_max_s
+        return (c.rom >= cs.gait_min_rom_deg and c.duration <= cs.walk_max_s
                 and max(c.rpos, c.rneg) >= cs.walk_min_rate_dps)
 
     def _kind(self, c: Candidate) -> str | None:
@@ -391,6 +444,7 @@ class MotionEngine:
     def _add_rep(self, op: _OpenSet, c: Candidate) -> RepEvent:
         op.roms.append(abs(c.peak.raw - c.start.v))
         op.last_end_s = c.end_s
+        op.base_angle = c.end.v
         typical = float(np.median(op.roms))
         rep = self._rep_event(op, c, len(op.reps) + 1, typical)
         op.reps.append(rep)
@@ -449,21 +503,32 @@ class MotionEngine:
         """Knee-to-wall: a held forward maximum (lunge to the wall) is one measurement."""
         if e.kind != 1:
             return []
-        stand = self.stand_angle_deg or 0.0
         if e.how == 1:
             self._ktw_peak = e
             return []
         held = self._ktw_peak
-        if e.how == 2 and held is not None and held.t == e.t:
-            hold = e.t_last - e.t_first
+        if e.how == 2 and held is not None:
+            held.t_last = e.t_last
             self._ktw_peak = None
-            if hold >= self.settings.ktw_min_hold_s and e.raw - stand >= self.settings.ktw_min_angle_deg:
-                leg = self._leg
-                ang = round(float(e.v), 2)
-                prev = self._ktw.get(leg)
-                self._ktw[leg] = ang if prev is None else max(prev, ang)
-                return [KneeToWallEvent(round(e.t_last, 3), leg, ang, round(hold, 3))]
+            if held.t_last - held.t_first < self.settings.ktw_min_hold_s:
+                return []
+            if not self._learned:
+                # the sagittal plane is not known yet: report it once the mount is learned
+                # (re-projected from its up vector)
+                self._ktw_wait.append(held)
+                return []
+            return self._ktw_event(held)
         return []
+
+    def _ktw_event(self, x: Extreme) -> list:
+        stand = self.stand_angle_deg or 0.0
+        if x.raw - stand < self.settings.ktw_min_angle_deg:
+            return []
+        leg = self._leg
+        ang = round(float(x.raw), 2)
+        prev = self._ktw.get(leg)
+        self._ktw[leg] = ang if prev is None else max(prev, ang)
+        return [KneeToWallEvent(round(x.t_last, 3), leg, ang, round(x.t_last - x.t_first, 3))]
 
     def _update_state(self, t: float, ang: float, fro: float) -> None:
         st = self._state

@@ -70,7 +70,7 @@ class Candidate:
     acc: float  # largest ||a| - 1 g|
     fmax: float
     fmin: float
-    interrupted: bool = False  # held part-way back before returning (sit down, stand up)
+    n_peaks: int = 1  # separate turning points toward the peak (1 = one clean swing)
 
     @property
     def start_s(self) -> float:
@@ -122,11 +122,12 @@ class SwingTracker:
     min_rom_deg: float = 0.5
     return_frac: float = 0.55
     max_rep_s: float = 15.0
-    rebase_hold_s: float = 0.8
+    rebase_hold_s: float = 0.4
+    rebase_frac: float = 0.2  # ... having come back at least this share (not a slow start back)
     start: Extreme | None = None
     peak: Extreme | None = None
     _held: dict = field(default_factory=dict)
-    _stats: list = field(default_factory=lambda: [0.0, 0.0, 0.0, -1e9, 1e9])
+    _stats: list = field(default_factory=lambda: [0.0, 0.0, 0.0, -1e9, 1e9, 0, -1])
 
     def reset(self) -> None:
         self.start = None
@@ -142,7 +143,8 @@ class SwingTracker:
                 x.reproject(right_axis)
 
     def _reset_stats(self) -> None:
-        self._stats = [0.0, 0.0, 0.0, -1e9, 1e9]
+        # rates, acc, frontal range, then: how many separate peaks since the start, last kind
+        self._stats = [0.0, 0.0, 0.0, -1e9, 1e9, 0, -self.s]
 
     def _acc(self, e: Extreme) -> None:
         st = self._stats
@@ -154,13 +156,17 @@ class SwingTracker:
 
     def feed(self, e: Extreme) -> Candidate | None:
         s = self.s
+        if e.how == 3:
+            return None  # "still held": only the engine's step/stride decision uses it
         if e.how == 2:
             # left an extreme that had been reported as held: update its leave time
             x = self._held.get(e.kind)
             if x is not None:
                 x.t_last = e.t_last
                 if (e.kind == -s and x is not self.start and self.peak is not None
-                        and x.t > self.peak.t and x.t_last - x.t_first >= self.rebase_hold_s):
+                        and x.t > self.peak.t and x.t_last - x.t_first >= self.rebase_hold_s
+                        and s * (self.peak.v - x.v)
+                        >= self.rebase_frac * s * (self.peak.v - self.start.v)):
                     # held for a while part-way back (sat down on a chair): a new start
                     # position; the way down to it was not a rep
                     self.start, self.peak = x, None
@@ -169,6 +175,10 @@ class SwingTracker:
             return None
         if e.how == 1:
             self._held[e.kind] = e
+        if e.kind != self._stats[6]:
+            self._stats[6] = e.kind
+            if e.kind == s:
+                self._stats[5] += 1
         is_peak = e.kind == s
         if is_peak:
             if self.start is None:
@@ -183,6 +193,8 @@ class SwingTracker:
                     self.start = p
                     self._reset_stats()
                     self._acc(e)
+                    self._stats[5] = 1
+                    self._stats[6] = s
                 self.peak = e
             return None
         # a valley (in this polarity)
@@ -204,11 +216,14 @@ class SwingTracker:
             return None
         if rom >= self.min_rom_deg and ret >= self.return_frac * rom:
             st = self._stats
-            c = Candidate(s, self.start, self.peak, e, st[0], st[1], st[2], st[3], st[4])
+            c = Candidate(s, self.start, self.peak, e, st[0], st[1], st[2], st[3], st[4],
+                          n_peaks=int(st[5]))
             self.start, self.peak = e, None
             self._reset_stats()
             return c
-        if s * e.v <= s * self.start.v:
+        if s * e.v <= s * self.start.v or (e.t_last - e.t_first >= self.rebase_hold_s
+                                            and ret >= self.rebase_frac * rom):
+            # back below the start, or held part-way back (sat down): a new start position
             self.start, self.peak = e, None
             self._reset_stats()
         return None
@@ -218,8 +233,9 @@ class SwingTracker:
 class CountSettings:
     """Physically motivated limits (degrees of shin inclination, seconds, deg/s)."""
 
-    squat_min_rom_deg: float = 8.0  # a first rep shallower than this is fidgeting
-    squat_max_s: float = 15.0  # slow tempo reps with a pause stay well below
+    squat_min_rom_deg: float = 10.0  # a first rep shallower than this is fidgeting
+    squat_max_s: float = 8.0  # slow tempo reps with a pause (3-1-2 s, fatigued) stay below
+    max_peaks_first: int = 2  # a set's first rep is one swing (a wobble at most), not a medley
     squat_min_s: float = 0.7
     tib_min_rom_deg: float = 1.0
     tib_max_rom_deg: float = 10.0
@@ -228,10 +244,15 @@ class CountSettings:
     tib_min_s: float = 0.5
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
+    walk_max_s: float = 2.8  # the first stride from standing is longer
+    walk_continue_s: float = 0.5  # a stride-like swing this soon after walking is walking
     gait_min_rate_dps: float = 40.0  # backward walk / sled drag (told apart by asymmetry)
     walk_min_rate_dps: float = 100.0  # forward walking's swing back is at least this fast
     gait_asym: float = 1.15  # backward walk: the outward (swing) half this much faster
     gait_heel_strike_deg: float = 3.0  # forward walking: heel strike leans back this far
+    step_hold_s: float = 0.25  # a step-up/down rep ends standing on the step this long
+    base_tol_deg: float = 4.0  # a rep in a set starts where the last one ended, within this
+    base_tol_frac: float = 0.3  # ... or this share of the typical ROM
     in_set_min_frac: float = 0.25  # in a set, reps down to this share of the typical ROM count
     in_set_max_frac: float = 3.0
     partial_frac: float = 0.75
@@ -249,25 +270,31 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         if fastest >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate:
             return "backward_walk"
         # forward walking: the fast swing back ends at heel strike, where the shin leans
-        # back behind its standing angle, and goes straight on into the next stride. A fast
-        # push back up that stops at the top is a step-up / step-down instead.
+        # back behind its standing angle. (Whether a fast swing stops at the top - a step
+        # rep - or goes straight on - a stride - is decided by the engine, which waits for it.)
+        heel = None if stand_angle is None else stand_angle - cs.gait_heel_strike_deg
         if fastest >= cs.walk_min_rate_dps and (
-                stand_angle is None or c.start_angle <= stand_angle - cs.gait_heel_strike_deg
-                or c.end.how != 1):
+                heel is None or c.start_angle <= heel or c.end.v <= heel):
             return "walk"
     lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
             and cs.tib_min_s <= dur <= cs.tib_max_s:
         return "tib_raise"
-    if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s:
+    if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
+            and c.n_peaks <= cs.max_peaks_first:
         return "squat"
     return None
 
 
-def fits_set(c: Candidate, exercise: str, s: int, typical_rom: float, cs: CountSettings) -> bool:
+def fits_set(c: Candidate, exercise: str, s: int, typical_rom: float, cs: CountSettings,
+             base_angle: float | None = None) -> bool:
     """Whether a candidate continues a set in progress (looser than starting one: partial
-    reps count)."""
+    reps count). ``base_angle``: where the set's last rep came back to; the next one starts
+    there too (a fidget from another stance does not)."""
     if c.s != s:
+        return False
+    if base_angle is not None and abs(c.start_angle - base_angle) > max(
+            cs.base_tol_deg, cs.base_tol_frac * typical_rom):
         return False
     r = c.rom
     if r < cs.in_set_min_frac * typical_rom or r > cs.in_set_max_frac * typical_rom:

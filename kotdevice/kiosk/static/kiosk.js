@@ -12,9 +12,10 @@ const BENCH = new URLSearchParams(location.search).has("bench");
 const tiles = new Map();  // device id -> {el, refs, data}
 const grid = document.getElementById("grid");
 const template = document.getElementById("tile-template");
-window.__kot = { tiles, lat: [], recvLat: [], superseded: 0, events: 0, snapshots: 0 };
+window.__kot = { tiles, lat: [], recvLat: [], recvTs: [], superseded: 0, events: 0, snapshots: 0 };
 
 // ---------------------------------------------------------------- helpers
+function repsText(n) { return `${n} rep${n === 1 ? "" : "s"}`; }
 function fmt(v, digits = 0) {
   return (typeof v === "number" && isFinite(v)) ? v.toFixed(digits) : "–";
 }
@@ -154,7 +155,7 @@ function render(t, d) {
   }
   const s = d.last_set;
   if (s) {
-    setText(r.lastset, `${s.reps} reps`);
+    setText(r.lastset, repsText(s.reps));
     const bits = [];
     if (typeof s.max_peak_deg === "number") bits.push(`peak ${fmt(s.max_peak_deg)}°`);
     if (s.partial_reps) bits.push(`${s.partial_reps} partial`);
@@ -162,10 +163,10 @@ function render(t, d) {
     setText(r.setinfo, bits.join(" · "));
   }
   if (d.session_id || d.session_reps) {
-    setText(r.session, `${d.session_reps} reps`);
+    setText(r.session, repsText(d.session_reps));
     setText(r.sessinfo, `${d.session_sets} set${d.session_sets === 1 ? "" : "s"} done`);
   } else if (d.last_session) {
-    setText(r.session, `${d.last_session.total_reps} reps`);
+    setText(r.session, repsText(d.last_session.total_reps));
     setText(r.sessinfo, "last session");
   }
 }
@@ -195,7 +196,10 @@ function applyLive(m) {
   Object.assign(t.data, { angle_deg: m.angle_deg, activity: m.activity, exercise: m.exercise, reps: m.reps,
     session_reps: m.session_reps, depth_target_deg: m.depth_target_deg });
   if (BENCH) {
-    if (typeof m.ts === "number") window.__kot.recvLat.push(performance.timeOrigin + performance.now() - m.ts * 1000);
+    if (typeof m.ts === "number") {
+      window.__kot.recvLat.push(performance.timeOrigin + performance.now() - m.ts * 1000);
+      window.__kot.recvTs.push(m.ts);
+    }
     if (dirty.has(t)) window.__kot.superseded++;
   }
   dirty.set(t, m);
@@ -214,7 +218,7 @@ function flushLive() {
     drawActivity(t, m.activity, m.exercise);
     drawReps(t, m.reps);
     drawTarget(t, m.depth_target_deg);
-    if (t.data.session_id || m.session_reps) setText(t.refs.session, `${m.session_reps} reps`);
+    if (t.data.session_id || m.session_reps) setText(t.refs.session, repsText(m.session_reps));
   }
   if (BENCH) {
     const now = performance.timeOrigin + performance.now();

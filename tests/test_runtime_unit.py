@@ -1,0 +1,238 @@
+"""The runtime loop's own logic with a scripted engine (events at given sample times) and
+paced still blocks: button actions, depth cue, idle timeout, duration, engine refusals,
+engine errors. The real engine/sensor/simulator are in test_runtime_faults/e2e."""
+import numpy as np
+import pytest
+from gpiozero import Device
+
+from kotdevice.device.clock import DeviceClock
+from kotdevice.device.feedback import Feedback, use_mock_pins
+from kotdevice.device.runtime import PacedSource, Runtime, RuntimeOptions, warm_up_signal
+from kotdevice.device.session import Topics
+from kotdevice.device.store import Store
+from kotdevice.errors import KotError
+from kotdevice.motion.events import EngineState, RepEvent, SetEvent
+from kotdevice.samples import ImuBlock
+
+PINS = {"button": 17, "led_connected": 27, "led_recording": 22, "led_error": 23, "buzzer": 18}
+
+
+class Out:
+    def __init__(self, t, angle, events):
+        self.t_s, self.tibial_angle_deg, self.frontal_angle_deg, self.events = t, angle, angle * 0, events
+
+
+class ScriptedEngine:
+    """Angle = a function of time; RepEvents at given end times (set 0), SetEvent after."""
+
+    def __init__(self, angle_fn, rep_ends=(), set_end=None, fail_at=None):
+        self.angle_fn = angle_fn
+        self.rep_ends = list(rep_ends)
+        self.set_end = set_end
+        self.fail_at = fail_at
+        self.state = EngineState()
+        self.calls = []
+        self.reps = []
+
+    def process(self, block):
+        t = block.t_s
+        if self.fail_at is not None and t[0] <= self.fail_at <= t[-1]:
+            raise RuntimeError("kernel exploded")
+        ang = self.angle_fn(t)
+        ev = []
+        while self.rep_ends and self.rep_ends[0] <= t[-1]:
+            end = self.rep_ends.pop(0)
+            r = RepEvent("squat", None, 0, len(self.reps) + 1, end - 2, end, 35.0, 30.0, 1, 0, 1, 2, 1, False, end)
+            self.reps.append(r)
+            ev.append(r)
+        if self.set_end is not None and self.set_end <= t[-1] and self.reps:
+            ev.append(SetEvent("squat", None, 0, self.reps[0].start_s, self.reps[-1].end_s, tuple(self.reps),
+                               35, 35, 0.0))
+            self.set_end = None
+        self.state = EngineState(t_s=float(t[-1]), tibial_angle_deg=float(ang[-1]),
+                                 activity="in_set" if self.reps and self.set_end else "idle",
+                                 exercise="squat" if self.reps else None,
+                                 extra={"stand_angle_deg": float(self.angle_fn(np.zeros(1))[0])})
+        return Out(t, ang, ev)
+
+    def process_gap(self, gap):
+        return []
+
+    def finish(self):
+        return []
+
+    def __getattr__(self, name):  # set_exercise, set_mode, start_calibration, ...
+        if name.startswith(("set_", "start_")):
+            def call(*a):
+                if name == "set_mode" and a[0] == "bogus":
+                    raise ValueError("unknown mode 'bogus'\nmore detail")
+                self.calls.append((name, *a))
+            return call
+        raise AttributeError(name)
+
+
+def still_blocks(seconds, rate=200.0, block=20):
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    for i in range(0, n, block):
+        s = slice(i, i + block)
+        yield ImuBlock(t[s], np.tile([1.0, 0, 0], (len(t[s]), 1)), np.zeros((len(t[s]), 3)))
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def pins():
+    f = use_mock_pins()
+    f.reset()
+    yield f
+    f.reset()
+    Device.pin_factory = None
+
+
+def make(tmp_path, engine, seconds, *, clock, feedback=None, idle=300.0, duration=None):
+    src = PacedSource(still_blocks(seconds), speed=1.0, mono=clock)
+    dc = DeviceClock(wall=lambda: 1.7e9 + clock(), mono=clock, boot_id="b", synced_probe=None)
+    return Runtime(device_id="d", topics=Topics("kot", "d"), source=src, engine=engine,
+                   store=Store(tmp_path / "r.db"), clock=dc, feedback=feedback,
+                   options=RuntimeOptions(idle_timeout_s=idle, duration_s=duration), log=lambda m: None)
+
+
+def run_steps(rt, clock, dt=0.02, until=None, actions=None):
+    actions = dict(actions or {})
+    rt.start()
+    while True:
+        clock.t += dt
+        for t_act in sorted(k for k in actions if k <= clock.t):
+            actions.pop(t_act)()
+        if not rt.step() or (until and clock.t >= until):
+            break
+    rt.shutdown()
+
+
+def test_button_short_press_toggles_session_and_long_press_calibrates(tmp_path, pins):
+    clock = Clock()
+    fb = Feedback(PINS, clock=clock)
+    eng = ScriptedEngine(lambda t: t * 0)
+    rt = make(tmp_path, eng, 12.0, clock=clock, feedback=fb)
+    btn = fb.button.pin
+    run_steps(rt, clock, actions={
+        1.0: btn.drive_low, 1.2: btn.drive_high,  # short: start
+        4.0: btn.drive_low, 4.1: btn.drive_high,  # short: stop
+        6.0: btn.drive_low, 8.5: btn.drive_high,  # long: calibrate, no toggle
+    })
+    rows = rt.store.query("SELECT started_by, ended_by, start_t_s, end_t_s FROM sessions")
+    assert [(r["started_by"], r["ended_by"]) for r in rows] == [("button", "button")]
+    assert rows[0]["start_t_s"] == pytest.approx(1.25, abs=0.1) and rows[0]["end_t_s"] == pytest.approx(4.15, abs=0.1)
+    assert eng.calls == [("start_calibration",)]
+
+
+def test_depth_cue_once_per_rep_and_beep_per_rep(tmp_path, pins):
+    clock = Clock()
+    fb = Feedback(PINS, clock=clock)
+    # two squat-like swings to 40° (target 30° from standing at 5°), reps end at 6 and 9 s
+    def angle(t):
+        return 5 + np.where((t > 3) & (t < 9), 35 * np.abs(np.sin(np.pi * (t - 3) / 3)), 0)
+    eng = ScriptedEngine(angle, rep_ends=[6.0, 9.0], set_end=11.0)
+    rt = make(tmp_path, eng, 12.0, clock=clock, feedback=fb)
+    rt.cmd_depth_target(30.0)
+    freqs = []
+    orig = fb._schedule
+
+    def spy(now, pattern, hz):
+        freqs.append(hz)
+        orig(now, pattern, hz)
+
+    fb._schedule = spy
+    run_steps(rt, clock)
+    assert freqs.count(3200) == 2  # one depth cue per rep
+    assert freqs.count(2000) == 2  # one beep per rep
+    assert eng.calls == [("set_depth_target", 30.0)]
+
+
+def test_idle_timeout_and_duration(tmp_path):
+    clock = Clock()
+    eng = ScriptedEngine(lambda t: t * 0, rep_ends=[3.0, 5.0], set_end=7.0)
+    rt = make(tmp_path, eng, 60.0, clock=clock, idle=10.0, duration=30.0)
+    run_steps(rt, clock)
+    assert rt.last_t_s == pytest.approx(30.0, abs=0.1)  # stopped by --duration (sample time)
+    s = rt.store.one("SELECT * FROM sessions")
+    assert s["ended_by"] == "idle" and s["end_t_s"] == pytest.approx(5.0)
+    assert rt.store.one("SELECT status FROM sets")["status"] == "closed"
+
+
+def test_engine_refusal_is_an_error_reply_and_engine_errors_do_not_stop_the_loop(tmp_path):
+    clock = Clock()
+    eng = ScriptedEngine(lambda t: t * 0, rep_ends=[8.0], fail_at=4.0)
+    rt = make(tmp_path, eng, 10.0, clock=clock)
+    r = rt.commands.handle(b'{"id": "m", "cmd": "mode", "mode": "knee_to_wall"}')
+    assert r["ok"] and eng.calls[-1] == ("set_mode", "knee_to_wall")
+    with pytest.raises(KotError, match="^unknown mode 'bogus'$"):  # the engine's first line only
+        rt.cmd_mode("bogus")
+    run_steps(rt, clock)
+    assert rt.engine_errors == 1 and rt.reps_total == 1  # the rep after the error still counted
+
+
+def test_paced_source_releases_samples_at_speed():
+    clock = Clock()
+    src = PacedSource(still_blocks(10.0, block=64), speed=4.0, mono=clock)
+    b, _ = src.read()
+    assert len(b) == 1  # the first sample at once
+    clock.t = 0.5  # 2 s of sample time
+    b, _ = src.read()
+    assert b.t_s[-1] == pytest.approx(2.0, abs=0.01)
+    clock.t = 10
+    b, _ = src.read()
+    assert b.t_s[-1] == pytest.approx(10.0 - 1 / 200) and src.read()[0].t_s.size == 0 and src.exhausted
+
+
+def test_warm_up_signal_is_a_plausible_squat_set():
+    b = warm_up_signal()
+    assert len(b) == 14 * 200
+    assert np.allclose(np.linalg.norm(b.accel_g, axis=1), 1, atol=0.02)
+    assert 30 < np.abs(b.gyro_dps[:, 1]).max() < 120  # a squat's shin rate
+
+
+def test_real_sensor_path_wiring(tmp_path, monkeypatch):
+    """``sim=False`` goes through open_real_bus + open_sensor with the config's sensor keys;
+    here the "real" bus is an emulated chip on wall-clock time."""
+    import time
+
+    import kotdevice.sensor as sensor_pkg
+    from kotdevice.device import config as C
+    from kotdevice.device.app import build_runtime
+    from kotdevice.sensor import StillSource, make_sim_bus
+
+    opened = []
+
+    def fake_open_real_bus(n):
+        opened.append(n)
+        return make_sim_bus(chip="mpu6500", source=StillSource(rate_hz=500), address=0x69)
+
+    monkeypatch.setattr(sensor_pkg, "open_real_bus", fake_open_real_bus)
+    cfg = C.Config()
+    cfg.values[("", "device_id")] = "kot-real"
+    cfg.values[("store", "path")] = str(tmp_path / "real.db")
+    cfg.set("sensor", "bus", 3)
+    cfg.set("sensor", "address", 0x69)
+    cfg.set("sensor", "odr_hz", 100)
+    rt = build_runtime(C.resolve(cfg, sim=False), host="127.0.0.1", port=1, sim=False, feedback=False,
+                       warm_up=False)
+    try:
+        assert opened == [3]
+        assert rt.source.sensor.address == 0x69 and rt.source.sensor.odr_hz == pytest.approx(100, rel=0.05)
+        rt.start()
+        t_end = time.monotonic() + 0.6
+        while time.monotonic() < t_end:
+            rt.step()
+            time.sleep(0.02)
+        assert rt.samples >= 30 and rt.notifier.ready_sent
+    finally:
+        rt.shutdown()
+        rt.store.close()
