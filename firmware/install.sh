@@ -133,6 +133,9 @@ ensure_venv() {
     fi
     say "installing kotdevice from $src into $prefix/venv"
     "$venv/bin/python" -m pip install --quiet --upgrade "$src"
+    # `kotdevice doctor` etc. on the PATH without activating the venv.
+    mkdir -p "$root/usr/local/bin"
+    ln -sfn "$prefix/venv/bin/kotdevice" "$root/usr/local/bin/kotdevice"
 }
 
 enable_units() { # enable_units UNIT...

@@ -52,6 +52,11 @@ rm_f "$root$unit_dir/kotdevice.service" "$root$unit_dir/kotdevice-kiosk.service"
     "$root/etc/mosquitto/conf.d/kotdevice.conf" \
     "$root$prefix"
 
+link="$root/usr/local/bin/kotdevice"
+if [[ -L "$link" && "$(readlink "$link")" == "$prefix/venv/bin/kotdevice" ]]; then
+    rm_f "$link"
+fi
+
 # Drop our block from the boot config; the rest of the file is untouched.
 for cfg in "$root/boot/firmware/config.txt" "$root/boot/config.txt"; do
     if [[ -f "$cfg" ]] && grep -qx "# BEGIN kotdevice (firmware/install.sh)" "$cfg"; then

@@ -113,3 +113,22 @@ def test_metronome_ticks_only_in_a_set(mock_pins):
         assert ticks == 3  # t = 1, 2, 3 s
     finally:
         fb.close()
+
+
+def test_buzzer_falls_back_to_on_off_without_pwm():
+    from gpiozero.pins.mock import MockFactory
+
+    Device.pin_factory = MockFactory()  # plain mock pins: no PWM
+    try:
+        clock = T()
+        fb = Feedback(PINS, clock=clock)
+        assert fb.pwm is False
+        fb.rep_beep()
+        assert fb.buzzer.pin.state == 1
+        clock.t = 0.2
+        fb.poll()
+        assert fb.buzzer.pin.state == 0
+        fb.close()
+    finally:
+        Device.pin_factory.reset()
+        Device.pin_factory = None

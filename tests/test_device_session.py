@@ -187,3 +187,16 @@ def test_outbox_ack_removes_in_order(tmp_path, ft):
     store.outbox_ack([seqs[1]])
     assert [r.seq for r in store.outbox_pending()] == [seqs[0], seqs[2]]
     assert [r.seq for r in store.outbox_pending(exclude={seqs[0]})] == [seqs[2]]
+
+
+def test_set_event_final_partial_flags_replace_the_provisional_ones(tmp_path, ft):
+    store = Store(tmp_path / "d.db")
+    sm = make(store, ft)
+    live = [rep(0, i + 1, 10.0 + 3 * i, partial=(i == 0)) for i in range(3)]  # provisional: first partial
+    for r in live:
+        sm.on_rep(r)
+    final = [rep(0, 1, 10.0), rep(0, 2, 13.0), rep(0, 3, 16.0, partial=True)]  # final: last one partial
+    sm.on_set(set_ev(0, final))
+    msg = outbox(store)[-1][1]
+    assert msg["partial_reps"] == 1
+    assert [r["partial"] for r in store.query("SELECT partial FROM reps ORDER BY rep_no")] == [0, 0, 1]

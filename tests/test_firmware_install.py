@@ -133,6 +133,7 @@ def test_device_install_is_complete_and_idempotent(env):
     assert (root / "etc/kotdevice/config.toml").read_text() == (FW / "config.toml.example").read_text()
     assert (root / "etc/modules-load.d/kotdevice.conf").read_text().strip() == "i2c-dev"
     assert (root / "opt/kotdevice/venv/lib/installed.txt").read_text().strip() == str(REPO)
+    assert first["usr/local/bin/kotdevice"] == ("link", "/opt/kotdevice/venv/bin/kotdevice")
     boot = (root / "boot/firmware/config.txt").read_text()
     assert boot.startswith("# stock Pi config\ndtparam=audio=on\n")
     assert "dtparam=i2c_arm=on" in boot and "dtparam=i2c_arm_baudrate=400000" in boot
@@ -189,7 +190,8 @@ def test_all_roles_install_idempotently_then_uninstall_cleanly(env):
     # Program, units and boot block gone; config, ACL, passwords and certificates kept.
     for gone in ["opt/kotdevice", "etc/systemd/system/kotdevice.service",
                  "etc/systemd/system/kotdevice-kiosk.service", "etc/mosquitto/conf.d/kotdevice.conf",
-                 "etc/modules-load.d/kotdevice.conf", "etc/xdg/autostart/kotdevice-kiosk-browser.desktop"]:
+                 "etc/modules-load.d/kotdevice.conf", "etc/xdg/autostart/kotdevice-kiosk-browser.desktop",
+                 "usr/local/bin/kotdevice"]:
         assert gone not in after, gone
     for kept in ["etc/kotdevice/config.toml", "etc/mosquitto/kotdevice/acl", "etc/mosquitto/kotdevice/tls/ca.key"]:
         assert kept in after, kept

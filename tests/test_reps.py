@@ -55,7 +55,7 @@ def test_a_small_held_step_before_the_rep_is_its_start():
 
 
 def _cand(rom, dur, rpos, rneg, start=0.0, end_held=True):
-    s = ext(-1, 1, 0.0, start, t_last=0.0)
+    s = ext(-1, 1, 0.0, start, t_first=-1.0, t_last=0.0)  # rested there for a second
     p = ext(1, 0, dur / 2, start + rom)
     e = ext(-1, 1 if end_held else 0, dur, start + 0.5)
     return Candidate(1, s, p, e, rpos, rneg, 0.3, 0.0, 0.0)

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import jsonschema
 import pytest
@@ -113,3 +112,39 @@ def test_sigkill_fires_last_will_and_restart_recovers_the_session(tmp_path, mosq
     set_msgs = [m.payload for m in sub.of("set") if m.payload["session_id"] == sid]
     assert set_msgs and {r for s in set_msgs for r in s["rep_ids"]} == reps_of_session
     assert b"recovered" in err
+
+
+def test_default_sim_starts_its_own_broker_and_reps_arrive_within_the_first_minute(tmp_path):
+    """`kotdevice run --sim` with nothing configured: a local broker whose address is printed
+    on stderr, the built-in workout, reps within the first (simulated) minute, the store in
+    ~/.local/share/kotdevice/sim.db."""
+    import re
+
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("NOTIFY_SOCKET", None)
+    p = subprocess.Popen([sys.executable, "-m", "kotdevice", "run", "--sim", "--speed", "30", "--duration", "60",
+                          "--device-id", "kot-default", "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(tmp_path))
+    sub = None
+    try:
+        lines = []
+        for raw in p.stderr:
+            lines.append(raw.decode())
+            m = re.search(r"MQTT broker for the kiosk: ([\d.]+):(\d+)", lines[-1])
+            if m:
+                sub = Collector(m.group(1), int(m.group(2)), "kot/kot-default/#").start()
+                break
+        assert sub is not None, "".join(lines)
+        assert sub.wait_for(lambda s: len(s.unique("rep")) >= 3, 60)
+        first = min(m.payload["detected_s"] for m in sub.unique("rep").values())
+        p.wait(60)
+        assert p.returncode == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if sub:
+            sub.stop()
+    reps = [m.payload for m in sub.unique("rep").values()]
+    assert all(r["device_id"] == "kot-default" for r in reps)
+    assert first - min(m.payload["t_s"] for m in sub.of("live")) < 60
+    assert (tmp_path / ".local/share/kotdevice/sim.db").exists()

@@ -1,7 +1,6 @@
 """The device runtime with the REAL sensor driver on a SimBus, the REAL engine and the athlete
 simulator, against a real Mosquitto: broker outage, wall-clock jump, I2C faults, the button
 and buzzer, commands through the broker. Simulated time runs fast (``speed``)."""
-import json
 import os
 import time
 

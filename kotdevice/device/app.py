@@ -28,9 +28,13 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
     log = log or view.message
     device_id = cfg.device_id
     store = Store(cfg.get("store", "path"))
-    source = bus = None
+    source = bus = job = None
     try:
-        if not sim:  # fail fast (before the engine warm-up) when there is no I2C bus
+        if sim:  # the athlete is simulated in a helper process while the engine warms up
+            from kotdevice.device.sources import SimJob
+
+            job = SimJob(spec, seed)
+        else:  # fail fast (before the engine warm-up) when there is no I2C bus
             from kotdevice.sensor import open_real_bus
 
             bus = open_real_bus(cfg.get("sensor", "bus"))
@@ -48,7 +52,8 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
             from kotdevice.device.sources import open_sim_source
 
             source = open_sim_source(speed=speed, seed=seed, spec=spec, loop=loop, chip=chip, faults=faults,
-                                     log=log, **sensor_kw)
+                                     log=log, first_job=job, **sensor_kw)
+            job = None
         else:
             from kotdevice.device.sources import open_real_source
 
@@ -75,6 +80,8 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
                                               loop_period_s=loop_period_s),
                        athlete=athlete, leg=leg, log=log)
     except BaseException:
+        if job is not None:
+            job.cancel()
         if source is not None:
             source.close()
         elif bus is not None:

@@ -79,7 +79,7 @@ class Feedback:
     def __init__(self, pins: dict[str, int], clock: Callable[[], float] = time.monotonic, *,
                  debounce_s: float = 0.05, long_press_s: float = 2.0, beep_per_rep: bool = True,
                  metronome_bpm: float = 0.0):
-        from gpiozero import LED, Button, PWMOutputDevice
+        from gpiozero import LED, Button, DigitalOutputDevice, PWMOutputDevice
 
         self.clock = clock
         self.logic = ButtonLogic(debounce_s, long_press_s)
@@ -89,7 +89,12 @@ class Feedback:
         self.led_connected = LED(pins["led_connected"])
         self.led_recording = LED(pins["led_recording"])
         self.led_error = LED(pins["led_error"])
-        self.buzzer = PWMOutputDevice(pins["buzzer"], frequency=BEEP_HZ)
+        try:
+            self.buzzer = PWMOutputDevice(pins["buzzer"], frequency=BEEP_HZ)
+            self.pwm = True
+        except Exception:  # a pin factory without PWM: drive an active buzzer on/off instead
+            self.buzzer = DigitalOutputDevice(pins["buzzer"])
+            self.pwm = False
         self.beep_per_rep = beep_per_rep
         self.metronome_bpm = metronome_bpm
         self._segments: list[tuple[float, float, int]] = []  # (t_on, t_off, hz)
@@ -130,10 +135,13 @@ class Feedback:
             self._segments.pop(0)
         want = bool(self._segments) and self._segments[0][0] <= now
         if want and not self._buzz_on:
-            self.buzzer.frequency = self._segments[0][2]
-            self.buzzer.value = 0.5
+            if self.pwm:
+                self.buzzer.frequency = self._segments[0][2]
+                self.buzzer.value = 0.5  # square wave for a passive buzzer
+            else:
+                self.buzzer.on()
         elif not want and self._buzz_on:
-            self.buzzer.value = 0.0
+            self.buzzer.off()
         self._buzz_on = want
 
     # --- the loop's side ------------------------------------------------------------------

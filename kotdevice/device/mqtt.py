@@ -17,7 +17,6 @@ import json
 import queue
 import ssl
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -67,7 +66,6 @@ class MqttLink:
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._sent: set[int] = set()  # outbox seqs handed to paho by this process
         self._dirty = True
-        self._lock = threading.Lock()
         self.acked = 0
         self.dropped_commands = 0
         self._stopping = False

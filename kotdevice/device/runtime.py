@@ -10,7 +10,7 @@ flag (the sensor driver on a real or simulated bus, or ``PacedSource`` in tests)
 """
 from __future__ import annotations
 
-import sys
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -114,7 +114,6 @@ class Runtime:
         self._next_clock_check = 0.0
         self.reps_total = 0
         self.engine_errors = 0
-        self.rep_hooks: list[Callable[[RepEvent], None]] = []  # called when a rep is detected (bench)
         self._finished = False
 
     # --- the loop ------------------------------------------------------------------------
@@ -218,14 +217,16 @@ class Runtime:
         self.gaps.append(gap)
         self._last_gap_mono = now
         self.sessions.record_gap(gap)
-        self._handle_events(self.engine.process_gap(gap))
+        try:
+            self._handle_events(self.engine.process_gap(gap))
+        except Exception as e:
+            self.engine_errors += 1
+            self.log(f"engine error on a gap: {type(e).__name__}: {e}")
         self.log(f"sensor gap: {gap.reason}, {gap.samples_lost} samples ({gap.duration_s:.2f} s) at t={gap.start_s:.2f}")
 
     def _handle_events(self, events) -> None:
         for ev in events or ():
             if isinstance(ev, RepEvent):
-                for hook in self.rep_hooks:
-                    hook(ev)
                 self._publish(self.sessions.on_rep(ev))
                 self.reps_total += 1
                 self._cue_armed = True
@@ -234,8 +235,7 @@ class Runtime:
             elif isinstance(ev, SetEvent):
                 self._publish(self.sessions.on_set(ev))
             elif isinstance(ev, MountEvent):
-                try:
-                    import json
+                try:  # kept for diagnostics (not reused: a re-strapped sensor needs a new one)
                     self.store.set_meta("mount", json.dumps(self.engine.mount_dict()))
                 except Exception:
                     pass
@@ -389,7 +389,3 @@ def warm_up_engine(make_engine: Callable[[], object]) -> float:
     except Exception:
         pass  # warm-up is an optimisation only
     return time.perf_counter() - t0
-
-
-def log_stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from kotdevice import __version__
 from kotdevice.device.clock import DeviceClock
 from kotdevice.device.store import Store
-from kotdevice.motion.events import GapEvent, KneeToWallEvent, RepEvent, SetEvent
+from kotdevice.motion.events import KneeToWallEvent, RepEvent, SetEvent
 
 V = 1  # payload schema version
 
@@ -137,8 +137,7 @@ class SessionManager:
                                   (row["seq"],))
             end_t_s = max(row["start_t_s"], last["t"] if last["t"] is not None else row["start_t_s"])
             end_mono = last["m"] if last["m"] is not None else row["start_mono"]
-            out += self._close_session(row["seq"], end_t_s, end_mono, "recovered", same_boot=False,
-                                       boot_id=row["boot_id"])
+            out += self._close_session(row["seq"], end_t_s, end_mono, "recovered")
         return out
 
     # --- events ----------------------------------------------------------------------------
@@ -200,6 +199,9 @@ class SessionManager:
         set_no, set_id = s.set_map.pop(ev.set_index)
         s.last_activity_t_s = max(s.last_activity_t_s, ev.end_s)
         with self.store.tx() as c:
+            # The live reps' `partial` was provisional; the set carries the final verdicts.
+            c.executemany("UPDATE reps SET partial=? WHERE set_id=? AND abs(start_s - ?) < 1e-6 AND abs(end_s - ?) < 1e-6",
+                          [(int(r.partial), set_id, r.start_s, r.end_s) for r in ev.reps])
             return [self._close_set(c, set_id, ev.end_s, self.clock.mono(),
                                     engine=(ev.mean_peak_deg, ev.max_peak_deg, ev.tempo_cv))]
 
@@ -225,6 +227,7 @@ class SessionManager:
                    engine: tuple | None = None) -> int:
         st = c.execute("SELECT * FROM sets WHERE id=?", (set_id,)).fetchone()
         reps = c.execute("SELECT * FROM reps WHERE set_id=? ORDER BY rep_no", (set_id,)).fetchall()
+        c.execute("UPDATE sets SET partial_reps=? WHERE id=?", (sum(1 for r in reps if r["partial"]), set_id))
         peaks = [r["peak_angle_deg"] for r in reps]
         durs = [r["end_s"] - r["start_s"] for r in reps]
         if engine and engine[0] is not None:
@@ -248,8 +251,7 @@ class SessionManager:
         }
         return Store.enqueue(c, set_id, self.topics.set, payload, qos=1)
 
-    def _close_session(self, seq: int, end_t_s: float, end_mono: float, by: str, *,
-                       same_boot: bool = True, boot_id: str | None = None) -> list[int]:
+    def _close_session(self, seq: int, end_t_s: float, end_mono: float, by: str) -> list[int]:
         out: list[int] = []
         with self.store.tx() as c:
             for st in c.execute("SELECT id FROM sets WHERE session_seq=? AND status='open' ORDER BY set_no",

@@ -85,40 +85,61 @@ def _sim_child(arg_json: str) -> None:
     np.save(a["out"], np.column_stack([p.t_s, p.accel_g, p.gyro_dps]))
 
 
-def simulate_physical(spec: dict | None, seed: int, rate_hz: float = 200) -> ImuBlock:
+class SimJob:
     """The simulated athlete's physical signal (``SimResult.physical``), computed in a helper
     process: simulating a workout peaks at ~150 MB that CPython does not give back, and the
-    athlete is not part of the device, so it must not count in the device's memory."""
-    import json
-    import os
-    import subprocess
-    import sys
-    import tempfile
+    athlete is not part of the device, so it must not count in the device's memory. Started
+    at once; ``result()`` waits (the runtime warms the engine up meanwhile)."""
 
-    import numpy as np
+    def __init__(self, spec: dict | None, seed: int, rate_hz: float = 200):
+        import json
+        import os
+        import subprocess
+        import sys
+        import tempfile
 
-    from kotdevice.errors import KotError
+        self._dir = tempfile.TemporaryDirectory(prefix="kot-sim-")
+        self._out = os.path.join(self._dir.name, "physical.npy")
+        arg = json.dumps({"spec": spec, "seed": seed, "rate_hz": rate_hz, "out": self._out})
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from kotdevice.device.sources import _sim_child; "
+             "_sim_child(sys.argv[1])", arg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    with tempfile.TemporaryDirectory(prefix="kot-sim-") as d:
-        out = os.path.join(d, "physical.npy")
-        arg = json.dumps({"spec": spec, "seed": seed, "rate_hz": rate_hz, "out": out})
-        r = subprocess.run([sys.executable, "-c", "import sys; from kotdevice.device.sources import _sim_child; "
-                            "_sim_child(sys.argv[1])", arg], capture_output=True, text=True)
-        if r.returncode != 0:
-            lines = (r.stderr or "").strip().splitlines()
-            raise KotError(f"simulated workout: {lines[-1] if lines else f'simulator exited with {r.returncode}'}")
-        arr = np.load(out)
-    return ImuBlock(np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1:4]),
-                    np.ascontiguousarray(arr[:, 4:7]))
+    def result(self) -> ImuBlock:
+        import numpy as np
+
+        from kotdevice.errors import KotError
+
+        try:
+            _, err = self._proc.communicate()
+            if self._proc.returncode != 0:
+                lines = (err or "").strip().splitlines()
+                raise KotError(f"simulated workout: "
+                               f"{lines[-1] if lines else f'simulator exited with {self._proc.returncode}'}")
+            arr = np.load(self._out)
+        finally:
+            self._dir.cleanup()
+        return ImuBlock(np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1:4]),
+                        np.ascontiguousarray(arr[:, 4:7]))
+
+    def cancel(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._dir.cleanup()
+
+
+def simulate_physical(spec: dict | None, seed: int, rate_hz: float = 200) -> ImuBlock:
+    return SimJob(spec, seed, rate_hz).result()
 
 
 def sim_workout_blocks(seed: int, *, spec: dict | None = None, rate_hz: float = 200, loop: bool = False,
-                       block_size: int = 64, log: Callable[[str], None] | None = None
-                       ) -> tuple[Iterator[ImuBlock], float | None]:
+                       block_size: int = 64, log: Callable[[str], None] | None = None,
+                       first_job: SimJob | None = None) -> tuple[Iterator[ImuBlock], float | None]:
     """Blocks of the simulated athlete, and the total duration (None when looping forever).
     Looping: each next workout (seed+1, ...) is simulated in the background while the
     current one plays, so the emulated chip never waits for it."""
-    first = simulate_physical(spec, seed, rate_hz)
+    first = (first_job or SimJob(spec, seed, rate_hz)).result()
     dur = float(first.t_s[-1] - first.t_s[0]) + 1.0 / rate_hz
 
     def gen() -> Iterator[ImuBlock]:
@@ -154,10 +175,11 @@ def sim_workout_blocks(seed: int, *, spec: dict | None = None, rate_hz: float = 
 
 def open_sim_source(*, speed: float = 1.0, seed: int = 0, spec: dict | None = None, loop: bool = True,
                     chip: str = "mpu6050", odr_hz: int = 200, accel_fs_g: int = 8, gyro_fs_dps: int = 1000,
-                    faults=None, log: Callable[[str], None] | None = None) -> SensorSource:
+                    faults=None, log: Callable[[str], None] | None = None,
+                    first_job: SimJob | None = None) -> SensorSource:
     from kotdevice.sensor import make_sim_bus, open_sensor
 
-    blocks, dur = sim_workout_blocks(seed, spec=spec, loop=loop, log=log)
+    blocks, dur = sim_workout_blocks(seed, spec=spec, loop=loop, log=log, first_job=first_job)
     clock = SpeedClock(speed)  # after simulating: bus time 0 = the chip powering up
     bus = make_sim_bus(chip=chip, source=blocks, clock=clock, faults=faults)
     sensor = open_sensor(bus, bus_number=None, odr_hz=odr_hz, accel_fs_g=accel_fs_g, gyro_fs_dps=gyro_fs_dps,

@@ -82,7 +82,8 @@ RATE2 = 78
 LPW1 = 79        # 3: low-pass of the gyro perpendicular to up (learning input), stage 1
 LPW2 = 82        # 3: stage 2
 HELD = 85        # 1 once the running extreme was reported as held for C_HOLD_S
-STATE_SIZE = 86
+T_INIT = 86      # time the detector started (its first half second is the filters' warm-up)
+STATE_SIZE = 87
 
 # ---- settings layout ---------------------------------------------------------------------
 C_W_MIN = 0          # dps: gyro (perpendicular to up) above this is "motion" for learning
@@ -510,7 +511,10 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         tol = max(cfg[C_TOL_MIN], cfg[C_TOL_REL] * st[AMP])
         s_tol = max(cfg[C_SETTLE_MIN], cfg[C_TOL_REL] * st[AMP])
 
-        if st[INIT_F] == 0.0:
+        if st[INIT_F] == 0.0 or (st[DIR] == 0.0 and t - st[T_INIT] < 0.5):
+            # (re)start the search while the fusion and low-passes settle
+            if st[INIT_F] == 0.0:
+                st[T_INIT] = t
             st[INIT_F] = 1.0
             st[DIR] = 0.0
             st[MIN_V] = v

@@ -124,6 +124,7 @@ class SwingTracker:
     max_rep_s: float = 15.0
     rebase_hold_s: float = 0.4
     rebase_frac: float = 0.2  # ... having come back at least this share (not a slow start back)
+    rest_hold_s: float = 1.5  # held this long anywhere: a rest, the next rep starts from there
     start: Extreme | None = None
     peak: Extreme | None = None
     _held: dict = field(default_factory=dict)
@@ -163,10 +164,11 @@ class SwingTracker:
             x = self._held.get(e.kind)
             if x is not None:
                 x.t_last = e.t_last
+                held = x.t_last - x.t_first
                 if (e.kind == -s and x is not self.start and self.peak is not None
-                        and x.t > self.peak.t and x.t_last - x.t_first >= self.rebase_hold_s
-                        and s * (self.peak.v - x.v)
-                        >= self.rebase_frac * s * (self.peak.v - self.start.v)):
+                        and x.t > self.peak.t and (held >= self.rest_hold_s or (
+                            held >= self.rebase_hold_s and s * (self.peak.v - x.v)
+                            >= self.rebase_frac * s * (self.peak.v - self.start.v)))):
                     # held for a while part-way back (sat down on a chair): a new start
                     # position; the way down to it was not a rep
                     self.start, self.peak = x, None
@@ -221,8 +223,9 @@ class SwingTracker:
             self.start, self.peak = e, None
             self._reset_stats()
             return c
-        if s * e.v <= s * self.start.v or (e.t_last - e.t_first >= self.rebase_hold_s
-                                            and ret >= self.rebase_frac * rom):
+        held = e.t_last - e.t_first
+        if s * e.v <= s * self.start.v or held >= self.rest_hold_s or (
+                held >= self.rebase_hold_s and ret >= self.rebase_frac * rom):
             # back below the start, or held part-way back (sat down): a new start position
             self.start, self.peak = e, None
             self._reset_stats()
@@ -242,6 +245,8 @@ class CountSettings:
     tib_lean_back_deg: float = 7.0  # base at least this far behind the standing angle
     tib_max_s: float = 6.0
     tib_min_s: float = 0.5
+    tib_start_hold_s: float = 0.3  # a set of raises starts from resting against the wall
+    max_peak_to_mean: float = 6.0  # fastest / mean rate of one clean swing (min-jerk: ~1.9)
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
     walk_max_s: float = 2.8  # the first stride from standing is longer
@@ -264,7 +269,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
     """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...)."""
     dur = c.duration
     fastest = max(c.rpos, c.rneg)
-    if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.gait_max_s:
+    if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s:
         # gait: the swing phase is the fast half. Walking backward the shin swings forward
         # (angle rising) fast; walking forward it swings back fast.
         if fastest >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate:
@@ -276,9 +281,17 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         if fastest >= cs.walk_min_rate_dps and (
                 heel is None or c.start_angle <= heel or c.end.v <= heel):
             return "walk"
+    # the way out is one smooth swing: its fastest moment is a few times its mean rate
+    # (minimum jerk: 1.9x). A slow "descent" with stride-fast moments in it is several
+    # movements run together (strap, walk, fidget). (The way back may be much faster:
+    # the push up of a step-down.)
+    out_s = max(c.peak.t_first - c.start_s, 1e-3)
+    if c.out_rate > cs.max_peak_to_mean * c.rom / out_s:
+        return None
     lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
-            and cs.tib_min_s <= dur <= cs.tib_max_s:
+            and cs.tib_min_s <= dur <= cs.tib_max_s \
+            and c.start.t_last - c.start.t_first >= cs.tib_start_hold_s:
         return "tib_raise"
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
             and c.n_peaks <= cs.max_peaks_first:
