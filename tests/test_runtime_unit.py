@@ -280,3 +280,29 @@ def test_fuzzed_commands_never_stop_the_loop(tmp_path):
     assert open_rows == []
     reps = rt.store.one("SELECT COUNT(*) n FROM reps")["n"]
     assert reps == rt.reps_total  # every rep stored in some session
+
+
+def test_no_jit_runs_the_engine_without_numba_and_gives_the_same_events():
+    import subprocess
+    import sys
+
+    code = r"""
+import sys, json
+if sys.argv[1] == "stub":
+    from kotdevice.device import nojit
+    assert nojit.install()
+from kotdevice.motion.engine import MotionEngine, EngineSettings
+from kotdevice.device.runtime import warm_up_signal
+e = MotionEngine(EngineSettings())
+ev = e.process(warm_up_signal()).events + e.finish()
+print(json.dumps({"stub": getattr(sys.modules["numba"], "__kotdevice_stub__", False),
+                  "llvmlite": "llvmlite" in sys.modules,
+                  "events": [[type(x).__name__, round(getattr(x, "peak_angle_deg", 0.0), 3)] for x in ev]}))
+"""
+    import json
+
+    runs = {m: json.loads(subprocess.run([sys.executable, "-c", code, m], capture_output=True, text=True,
+                                         check=True).stdout) for m in ("stub", "jit")}
+    assert runs["stub"]["stub"] is True and runs["stub"]["llvmlite"] is False
+    assert runs["jit"]["stub"] is False
+    assert runs["stub"]["events"] == runs["jit"]["events"] and any(e[0] == "RepEvent" for e in runs["stub"]["events"])

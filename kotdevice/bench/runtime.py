@@ -10,8 +10,9 @@ Mosquitto (or the embedded broker) with a subscriber in this process, and report
   process, as it is not part of a device) and CPU % of one core, sampled after start-up (from
   the first live message) so the one-off simulation and engine warm-up are excluded.
 
-Two runs: real time (speed 1, the 200 Hz session as on the Pi) for CPU/RSS/latency, and a
-faster one (more reps) for the latency percentiles.
+Three runs: real time (speed 1, the 200 Hz session as on the Pi) for CPU/RSS/latency, the
+same with ``--no-jit`` (engine kernels as plain Python), and a faster one (more reps) for the
+latency percentiles.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def _percentile(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
 
 
-def _one_run(broker, *, speed: float, duration_s: float, workdir, device_id: str, log, chip: str) -> dict:
+def _one_run(broker, *, speed: float, duration_s: float, workdir, device_id: str, log, chip: str,
+             no_jit: bool = False) -> dict:
     import os
     import subprocess
 
@@ -55,6 +57,8 @@ def _one_run(broker, *, speed: float, duration_s: float, workdir, device_id: str
                "--sim-chip", chip]
         if speed != 1:
             cmd += ["--speed", f"{speed:g}"]
+        if no_jit:
+            cmd.append("--no-jit")
         t_start = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         ps = psutil.Process(proc.pid)
@@ -87,14 +91,14 @@ def _one_run(broker, *, speed: float, duration_s: float, workdir, device_id: str
     if cpu_t0 and cpu_samples:
         t1, c1 = cpu_samples[-1]
         cpu_pct = 100.0 * (c1 - cpu_t0[1]) / max(1e-9, t1 - cpu_t0[0])
-    return {"speed": speed, "chip": chip, "sim_s": duration_s * speed, "reps": len(lat_ms),
+    return {"speed": speed, "chip": chip, "no_jit": no_jit, "sim_s": duration_s * speed, "reps": len(lat_ms),
             "latency_p50_ms": _percentile(lat_ms, 50), "latency_p99_ms": _percentile(lat_ms, 99),
             "latency_max_ms": max(lat_ms) if lat_ms else float("nan"),
             "rss_peak_mb": rss_peak / 2**20, "cpu_pct_one_core": cpu_pct}
 
 
 _BREAKDOWN = r"""
-import json, psutil
+import json, sys, psutil
 p = psutil.Process(); out = {}
 def mark(k): out[k] = p.memory_info().rss / 2**20
 mark("python")
@@ -109,6 +113,16 @@ runtime.warm_up_engine(lambda: MotionEngine(EngineSettings()))
 mark("engine")
 print(json.dumps(out))
 """
+_BREAKDOWN_NOJIT = r"""
+import json, psutil
+from kotdevice.device import nojit; nojit.install()
+p = psutil.Process()
+import numpy, paho.mqtt.client, gpiozero, sqlite3
+from kotdevice.device import app, runtime
+from kotdevice.motion.engine import MotionEngine, EngineSettings
+runtime.warm_up_engine(lambda: MotionEngine(EngineSettings()))
+print(json.dumps({"engine_nojit": p.memory_info().rss / 2**20}))
+"""
 
 
 def rss_breakdown() -> dict:
@@ -116,8 +130,11 @@ def rss_breakdown() -> dict:
     import json
     import subprocess
 
-    r = subprocess.run([sys.executable, "-c", _BREAKDOWN], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    out = {}
+    for code in (_BREAKDOWN, _BREAKDOWN_NOJIT):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out.update(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out
 
 
 def run(args) -> int:
@@ -138,7 +155,10 @@ def run(args) -> int:
             log(f"run 1: real time (speed 1), {real_s:g} s ...")
             r1 = _one_run(broker, speed=1.0, duration_s=real_s, workdir=wd, device_id="kot-bench-rt", log=log,
                           chip="mpu6050")
-            log(f"run 2: speed {args.latency_speed:g}, {lat_sim:g} simulated s ...")
+            log(f"run 2: real time (speed 1) with --no-jit, {real_s:g} s ...")
+            r3 = _one_run(broker, speed=1.0, duration_s=real_s, workdir=wd, device_id="kot-bench-nojit", log=log,
+                          chip="mpu6050", no_jit=True)
+            log(f"run 3: speed {args.latency_speed:g}, {lat_sim:g} simulated s ...")
             r2 = _one_run(broker, speed=args.latency_speed, duration_s=lat_sim / args.latency_speed, workdir=wd,
                           device_id="kot-bench-fast", log=log, chip="lsm6ds3")
         mem = rss_breakdown()
@@ -146,13 +166,13 @@ def run(args) -> int:
         broker.stop()
     broker_name = type(broker).__name__.replace("Broker", "")
     if args.json:
-        print(json.dumps({"broker": broker_name, "runs": [r1, r2], "rss_breakdown_mb": mem}, indent=1))
+        print(json.dumps({"broker": broker_name, "runs": [r1, r3, r2], "rss_breakdown_mb": mem}, indent=1))
         return 0
     print(f"Device runtime, simulated 200 Hz session through {broker_name} on loopback "
           f"({platform.machine()}, Python {platform.python_version()}):\n")
     print("| run | reps | latency p50 (ms) | latency p99 (ms) | latency max (ms) | device RSS peak (MB) | CPU % of one core |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in (("real time, x1", r1), (f"fast, x{r2['speed']:g}", r2)):
+    for name, r in (("real time, x1", r1), ("real time, x1, --no-jit", r3), (f"fast, x{r2['speed']:g}", r2)):
         print(f"| {name}, {r['chip']} ({r['sim_s']:.0f} s simulated) | {r['reps']} | {r['latency_p50_ms']:.1f} | "
               f"{r['latency_p99_ms']:.1f} | {r['latency_max_ms']:.1f} | {r['rss_peak_mb']:.1f} | "
               f"{r['cpu_pct_one_core']:.1f} |")
@@ -166,6 +186,8 @@ def run(args) -> int:
                        ("engine", "+ engine kernels compiled/loaded (warm-up)")):
         print(f"| {label} | {mem[key]:.1f} | {mem[key] - prev:+.1f} |")
         prev = mem[key]
+    print(f"| instead, with --no-jit: runtime + engine as plain Python (warm-up) | {mem['engine_nojit']:.1f} | "
+          f"{mem['engine_nojit'] - mem['runtime']:+.1f} over the runtime |")
     print("\nTargets: p99 <= 50 ms, RSS <= 60 MB, CPU: as low as possible. CPU includes the emulated IMU chip "
           "(register-level SimBus) that a real device does not run.")
     return 0

@@ -35,6 +35,8 @@ def register(sub) -> None:
                    help="--sim: emulated IMU chip (default lsm6ds3, whose 8 KB FIFO rides out --speed on a busy host)")
     p.add_argument("--store", metavar="PATH", help="SQLite file (overrides store.path)")
     p.add_argument("--quiet", action="store_true", help="no live terminal line")
+    p.add_argument("--no-jit", action="store_true",
+                   help="run the engine's numba kernels as plain Python: ~100 MB less memory, more CPU")
     p.set_defaults(func=run)
 
 
@@ -43,6 +45,12 @@ def run(args) -> int:
     import os
     import signal
     import sys
+
+    if args.no_jit:  # before anything imports the engine
+        from kotdevice.device import nojit
+
+        if not nojit.install():
+            print("kotdevice: --no-jit: numba was already imported; running with the JIT", file=sys.stderr)
 
     from kotdevice.device import config as cfgmod
     from kotdevice.device.app import build_runtime

@@ -353,6 +353,7 @@ class MotionEngine:
 
     def _on_extreme(self, e: Extreme) -> list:
         out: list = []
+
         out.extend(self._resolve_pending(e, e.t_conf))
         out.extend(self._check_rest(e.t_conf))
         if self._mode == "knee_to_wall":
@@ -399,8 +400,7 @@ class MotionEngine:
                 return out
             typical = float(np.median(op.roms))
             if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
-                    kind is None or kind == op.exercise or self._exercise is not None
-                    or c.rom < cs.partial_frac * typical):
+                    kind is None or kind == op.exercise or self._exercise is not None):
                 out.append(self._add_rep(op, c))
                 return out
             if kind is None or kind == op.exercise:

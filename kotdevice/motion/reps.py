@@ -128,6 +128,8 @@ class SwingTracker:
     start: Extreme | None = None
     peak: Extreme | None = None
     _held: dict = field(default_factory=dict)
+    _iv: Extreme | None = None
+    _ivpeak: Extreme | None = None
     _stats: list = field(default_factory=lambda: [0.0, 0.0, 0.0, -1e9, 1e9, 0, -1])
 
     def reset(self) -> None:
@@ -146,6 +148,7 @@ class SwingTracker:
     def _reset_stats(self) -> None:
         # rates, acc, frontal range, then: how many separate peaks since the start, last kind
         self._stats = [0.0, 0.0, 0.0, -1e9, 1e9, 0, -self.s]
+        self._iv = self._ivpeak = None  # intermediate valley bookkeeping (see feed)
 
     def _acc(self, e: Extreme) -> None:
         st = self._stats
@@ -165,10 +168,14 @@ class SwingTracker:
             if x is not None:
                 x.t_last = e.t_last
                 held = x.t_last - x.t_first
-                if (e.kind == -s and x is not self.start and self.peak is not None
-                        and x.t > self.peak.t and (held >= self.rest_hold_s or (
-                            held >= self.rebase_hold_s and s * (self.peak.v - x.v)
-                            >= self.rebase_frac * s * (self.peak.v - self.start.v)))):
+                p = self.peak
+                rom = 0.0 if p is None else s * (p.v - self.start.v)
+                if (e.kind == -s and x is not self.start and p is not None and x.t > p.t and (
+                        held >= self.rest_hold_s
+                        or (held >= self.rebase_hold_s and s * (p.v - x.v) >= self.rebase_frac * rom)
+                        # at rest on a plateau: held at the top, then barely lower, for long
+                        or (x.t_last - p.t_first >= self.rest_hold_s
+                            and s * (p.v - x.v) <= 0.1 * rom))):
                     # held for a while part-way back (sat down on a chair): a new start
                     # position; the way down to it was not a rep
                     self.start, self.peak = x, None
@@ -187,6 +194,8 @@ class SwingTracker:
                 return None
             self._acc(e)
             p = self.peak
+            if self._iv is not None and (self._ivpeak is None or s * e.v >= s * self._ivpeak.v):
+                self._ivpeak = e
             if p is None or s * e.v >= s * p.v:
                 if p is not None and p.how == 1 \
                         and s * (e.v - p.v) > 2.0 * s * (p.v - self.start.v):
@@ -225,10 +234,28 @@ class SwingTracker:
             return c
         held = e.t_last - e.t_first
         if s * e.v <= s * self.start.v or held >= self.rest_hold_s or (
-                held >= self.rebase_hold_s and ret >= self.rebase_frac * rom):
+                held >= self.rebase_hold_s and ret >= self.rebase_frac * rom) or (
+                e.t_last - self.peak.t_first >= self.rest_hold_s and ret <= 0.1 * rom):
             # back below the start, or held part-way back (sat down): a new start position
             self.start, self.peak = e, None
             self._reset_stats()
+            self._iv = self._ivpeak = None
+            return None
+        # Swinging repeatedly between a new pair of levels (strides after a posture change
+        # the detector did not see as a rest): two like valleys with a big swing between
+        # them make the first one the start.
+        iv, ivp = self._iv, self._ivpeak
+        self._iv, self._ivpeak = e, None
+        if iv is not None and ivp is not None:
+            swing = s * (ivp.v - iv.v)
+            if swing >= self.min_rom_deg and abs(e.v - iv.v) <= max(3.0, 0.15 * swing) \
+                    and s * (ivp.v - e.v) >= self.return_frac * swing:
+                st = self._stats
+                c = Candidate(s, iv, ivp, e, st[0], st[1], st[2], st[3], st[4], n_peaks=1)
+                self.start, self.peak = e, None
+                self._reset_stats()
+                self._iv = None
+                return c
         return None
 
 
@@ -249,7 +276,7 @@ class CountSettings:
     max_peak_to_mean: float = 6.0  # fastest / mean rate of one clean swing (min-jerk: ~1.9)
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
-    walk_max_s: float = 2.8  # the first stride from standing is longer
+    walk_max_s: float = 3.2  # the first stride from standing is longer
     walk_continue_s: float = 0.5  # a stride-like swing this soon after walking is walking
     gait_min_rate_dps: float = 40.0  # backward walk / sled drag (told apart by asymmetry)
     walk_min_rate_dps: float = 100.0  # forward walking's swing back is at least this fast
@@ -278,7 +305,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         # back behind its standing angle. (Whether a fast swing stops at the top - a step
         # rep - or goes straight on - a stride - is decided by the engine, which waits for it.)
         heel = None if stand_angle is None else stand_angle - cs.gait_heel_strike_deg
-        if fastest >= cs.walk_min_rate_dps and (
+        if fastest >= cs.walk_min_rate_dps and dur <= cs.gait_max_s and (
                 heel is None or c.start_angle <= heel or c.end.v <= heel):
             return "walk"
     # the way out is one smooth swing: its fastest moment is a few times its mean rate
