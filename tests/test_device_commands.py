@@ -123,7 +123,7 @@ command_like = st.fixed_dictionaries(
                   "v": json_values})
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.binary(max_size=200), command_like.map(lambda d: json.dumps(d).encode()),
                  json_values.map(lambda v: json.dumps(v).encode())))
 def test_fuzzed_payloads_always_get_a_valid_reply(payload):

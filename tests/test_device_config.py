@@ -118,3 +118,18 @@ def test_run_rejects_speed_without_sim(tmp_path, capsys):
 
     assert main(["run", "--speed", "5", "--config", str(write(tmp_path, ""))]) == 2
     assert "--speed and --sim-spec only apply with --sim" in capsys.readouterr().err
+
+
+def test_resolve_logs_in_as_the_device_when_only_a_password_is_given():
+    cfg = C.Config()
+    cfg.set("", "device_id", "kot-1234abcd")
+    cfg.set("broker", "password", "s3cret")
+    assert C.resolve(cfg, sim=False).get("broker", "username") == "kot-1234abcd"
+    cfg = C.Config()
+    cfg.set("", "device_id", "kot-1234abcd")
+    cfg.set("broker", "username", "other")
+    cfg.set("broker", "password", "s3cret")
+    assert C.resolve(cfg, sim=False).get("broker", "username") == "other"
+    cfg = C.Config()
+    cfg.set("", "device_id", "kot-1234abcd")
+    assert C.resolve(cfg, sim=False).get("broker", "username") == ""

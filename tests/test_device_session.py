@@ -99,13 +99,17 @@ def test_idle_timeout_closes_session_at_last_activity(tmp_path, ft):
     store = Store(tmp_path / "d.db")
     sm = make(store, ft, idle=60)
     sm.start(5.0, "button")
+    ft.advance(7.2)
     sm.on_rep(rep(0, 1, 10.0))
+    ft.advance(50)
     assert sm.tick(60.0) == []  # 60 - 12.2 < 60
+    ft.advance(12)
     out = sm.tick(72.3)
     assert out and sm.open is None
     summary = outbox(store)[-1][1]
     assert summary["ended_by"] == "idle"
     assert summary["duration_s"] == pytest.approx(12.2 - 5.0)
+    assert summary["ended_at"] - summary["started_at"] == pytest.approx(7.2)  # not the idle wait
     # the open set was closed from stored reps
     assert outbox(store)[-2][1]["reps"] == 1
 

@@ -229,7 +229,15 @@ def test_optional_live_fields_from_the_device_runtime():
     k.apply("kot/d1/live", b(m), 1)
     t = k.devices["d1"].tile()
     assert t["session_reps"] == 27 and t["depth_target_deg"] == 35.0 and t["reps"] == 2
-    m.update(session_reps="lots", depth_target_deg=True)  # wrong types are ignored, not trusted
+    # The live schema types these fields: a message with wrong types is rejected whole,
+    # so nothing in it is trusted and the tile keeps its last good values.
+    m.update(session_reps="lots", depth_target_deg=True, angle_deg=-5.0)
+    before = k.rejected
     k.apply("kot/d1/live", b(m), 2)
     t = k.devices["d1"].tile()
-    assert t["session_reps"] == 27 and t["depth_target_deg"] is None
+    assert k.rejected == before + 1
+    assert t["session_reps"] == 27 and t["depth_target_deg"] == 35.0 and t["angle_deg"] == 20.0
+    m.update(session_reps=30, depth_target_deg=None, angle_deg=-5.0)
+    k.apply("kot/d1/live", b(m), 3)
+    t = k.devices["d1"].tile()
+    assert t["session_reps"] == 30 and t["depth_target_deg"] is None

@@ -256,3 +256,48 @@ def test_tls_listener_really_speaks_tls(broker, clients):
         assert not plain.connected.wait(1.0) or plain.connack.is_failure
     finally:
         plain.close()
+
+
+def test_kiosk_server_reads_the_floor_with_its_account_over_tls(broker, clients, tmp_path):
+    """`kotdevice kiosk --username kiosk --tls --ca-file ...` against the shipped config."""
+    import json
+
+    from kotdevice.kiosk import fakedev
+    from kotdevice.kiosk.server import KioskServer
+
+    kiosk = KioskServer(f"127.0.0.1:{broker['tls']}", bind="127.0.0.1", http_port=0,
+                        db_path=tmp_path / "k.db", log=lambda m: None, username="kiosk",
+                        password=USERS["kiosk"], tls=True, ca_file=str(broker["ca"]))
+    kiosk.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not kiosk.snapshot()["broker"]["connected"]:
+            time.sleep(0.02)
+        assert kiosk.snapshot()["broker"]["connected"], "the kiosk account could not log in over TLS"
+        settle()  # subscriptions in place
+        dev = clients(DEV_A)
+        assert dev.publish(f"kot/{DEV_A}/status",
+                           json.dumps(fakedev.status_msg(DEV_A, "online", athlete="Ana"))) == "Success"
+        seen = []
+        while time.monotonic() < deadline and not seen:
+            snap = kiosk.snapshot()
+            seen = [d for d in snap["devices"] if d.get("id") == DEV_A or d.get("device_id") == DEV_A]
+            time.sleep(0.05)
+        assert snap["broker"]["connected"], "the kiosk account could not log in over TLS"
+        assert seen, f"the retained status of {DEV_A} did not reach the kiosk: {snap['devices']}"
+    finally:
+        kiosk.stop()
+
+
+def test_kiosk_server_with_a_wrong_password_stays_disconnected(broker, tmp_path):
+    from kotdevice.kiosk.server import KioskServer
+
+    kiosk = KioskServer(f"127.0.0.1:{broker['tls']}", bind="127.0.0.1", http_port=0,
+                        db_path=tmp_path / "k.db", log=lambda m: None, username="kiosk",
+                        password="nope", tls=True, ca_file=str(broker["ca"]))
+    kiosk.start()
+    try:
+        time.sleep(1.0)
+        assert not kiosk.snapshot()["broker"]["connected"]
+    finally:
+        kiosk.stop()

@@ -193,10 +193,18 @@ def test_paced_source_releases_samples_at_speed():
 
 
 def test_warm_up_signal_is_a_plausible_squat_set():
+    from kotdevice.motion.engine import EngineSettings, MotionEngine
+
     b = warm_up_signal()
     assert len(b) == 14 * 200
     assert np.allclose(np.linalg.norm(b.accel_g, axis=1), 1, atol=0.02)
     assert 30 < np.abs(b.gyro_dps[:, 1]).max() < 120  # a squat's shin rate
+    # the warm-up takes the engine through mount learning and rep counting (all its kernels)
+    e = MotionEngine(EngineSettings())
+    out = e.process(b)
+    kinds = [type(x).__name__ for x in out.events + e.finish()]
+    assert "MountEvent" in kinds and kinds.count("RepEvent") == 3
+    assert 25 < out.tibial_angle_deg.max() < 45  # knee forward = positive (CONTRACTS §1)
 
 
 def test_real_sensor_path_wiring(tmp_path, monkeypatch):
@@ -283,26 +291,31 @@ def test_fuzzed_commands_never_stop_the_loop(tmp_path):
 
 
 def test_no_jit_runs_the_engine_without_numba_and_gives_the_same_events():
+    import json
     import subprocess
     import sys
 
+    from kotdevice.motion.engine import EngineSettings, MotionEngine
+
     code = r"""
 import sys, json
-if sys.argv[1] == "stub":
-    from kotdevice.device import nojit
-    assert nojit.install()
+from kotdevice.device import nojit
+assert nojit.install()
 from kotdevice.motion.engine import MotionEngine, EngineSettings
 from kotdevice.device.runtime import warm_up_signal
 e = MotionEngine(EngineSettings())
-ev = e.process(warm_up_signal()).events + e.finish()
+out = e.process(warm_up_signal())
+ev = out.events + e.finish()
 print(json.dumps({"stub": getattr(sys.modules["numba"], "__kotdevice_stub__", False),
-                  "llvmlite": "llvmlite" in sys.modules,
+                  "llvmlite": "llvmlite" in sys.modules, "angles": out.tibial_angle_deg[::50].tolist(),
                   "events": [[type(x).__name__, round(getattr(x, "peak_angle_deg", 0.0), 3)] for x in ev]}))
 """
-    import json
-
-    runs = {m: json.loads(subprocess.run([sys.executable, "-c", code, m], capture_output=True, text=True,
-                                         check=True).stdout) for m in ("stub", "jit")}
-    assert runs["stub"]["stub"] is True and runs["stub"]["llvmlite"] is False
-    assert runs["jit"]["stub"] is False
-    assert runs["stub"]["events"] == runs["jit"]["events"] and any(e[0] == "RepEvent" for e in runs["stub"]["events"])
+    stub = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                     check=True).stdout)
+    e = MotionEngine(EngineSettings())  # this process: the real JIT
+    out = e.process(warm_up_signal())
+    ev = out.events + e.finish()
+    jit_events = [[type(x).__name__, round(getattr(x, "peak_angle_deg", 0.0), 3)] for x in ev]
+    assert stub["stub"] is True and stub["llvmlite"] is False
+    assert stub["events"] == jit_events
+    assert np.allclose(stub["angles"], out.tibial_angle_deg[::50], atol=1e-6)

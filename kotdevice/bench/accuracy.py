@@ -22,7 +22,7 @@ def register(sub) -> None:
                         "in ~/.cache/kotdevice/corpus-s<seed>)")
     p.add_argument("--split", default="holdout", choices=("holdout", "tune"),
                    help="which part to score (tune only while developing)")
-    p.add_argument("--sessions", type=int, default=40, help="corpus size when generating")
+    p.add_argument("--sessions", type=int, default=60, help="corpus size when generating")
     p.add_argument("--seed", type=int, default=0, help="corpus seed when generating")
     p.add_argument("--limit", type=int, default=None, help="score only the first N sessions")
     p.add_argument("--details", metavar="JSON", help="also write per-set details here")
@@ -106,6 +106,7 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
         exs = [reps[i].exercise for i in mine]
         ex_ok = bool(exs) and max(set(exs), key=exs.count) == ts["exercise"]
         peak_err = []
+        latency = []
         part_ok = 0
         for tr in ts["rep_list"]:
             # the detected rep overlapping this true rep the most
@@ -118,9 +119,11 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
             if best is not None:
                 peak_err.append(abs(best.peak_angle_deg - tr["peak_angle_deg"]))
                 part_ok += int(best.partial == tr["partial"])
+                latency.append(best.detected_s - tr["end_s"])
         out["sets"].append({"exercise": ts["exercise"], "variant": ts.get("variant"),
                             "tempo": ts.get("tempo"), "truth_reps": ts["reps"], "reps": len(mine),
                             "exercise_ok": ex_ok, "peak_abs_err": peak_err, "partial_ok": part_ok,
+                            "latency_s": latency, "truth_partials": sum(r["partial"] for r in ts["rep_list"]),
                             "start_s": ts["start_s"]})
     rest_spans = [(r["start_s"], r["end_s"]) for r in truth["rests"]]
     test_spans = [(a["start_s"] - 0.5, a["end_s"] + 0.5) for x in truth.get("tests", [])
@@ -156,6 +159,9 @@ def aggregate(results: list[dict]) -> dict:
                     "detect": float(det), "peak_mae": float(np.mean(pe)) if pe else float("nan"),
                     "truth_reps": int(sum(s["truth_reps"] for s in sets)),
                     "reps": int(sum(s["reps"] for s in sets))}
+    lat = np.array([x for r in results for s in r["sets"] for x in s["latency_s"]])
+    n_rep = sum(len(s["peak_abs_err"]) for r in results for s in r["sets"])
+    part = sum(s["partial_ok"] for r in results for s in r["sets"])
     n = len(results)
     clean = sum(1 for r in results if not r["false_rest"])
     rms = lambda a, b: float(np.sqrt(sum(r[a] for r in results) / max(1, sum(r[b] for r in results))))
@@ -164,6 +170,10 @@ def aggregate(results: list[dict]) -> dict:
             "rms_move": rms("sq_move", "n_move"), "rms_rest": rms("sq_rest", "n_rest"),
             "rms_rest_after": rms("sq_rest_after", "n_rest_after"),
             "reps_in_tests": int(sum(r["reps_in_tests"] for r in results)),
+            "latency_p50": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
+            "latency_p95": float(np.percentile(lat, 95)) if len(lat) else float("nan"),
+            "latency_within_300ms": float(np.mean(lat <= 0.3)) if len(lat) else float("nan"),
+            "partial_agree": part / max(1, n_rep),
             "sessions_with_tests": int(sum(r["has_tests"] for r in results))}
 
 
@@ -181,6 +191,10 @@ def format_table(s: dict, cmd: str) -> str:
               f"| tibial angle RMS in movement (reps) | {s['rms_move']:.2f}° |",
               f"| tibial angle RMS at rest (quiet standing, all) | {s['rms_rest']:.2f}° |",
               f"| tibial angle RMS at rest after the first set | {s['rms_rest_after']:.2f}° |",
+              f"| rep reported after its true end: median / 95th percentile | "
+              f"{s['latency_p50']:.2f} s / {s['latency_p95']:.2f} s "
+              f"({100 * s['latency_within_300ms']:.1f} % within 0.3 s) |",
+              f"| partial flag agrees with the truth | {100 * s['partial_agree']:.1f} % of matched reps |",
               f"| reps counted during knee-to-wall tests (auto mode; {s['sessions_with_tests']} sessions have one) "
               f"| {s['reps_in_tests']} |"]
     return "\n".join(lines)

@@ -15,6 +15,12 @@ def register(sub) -> None:
                    help="SQLite file for session history (default ~/.local/share/kotdevice/kiosk.sqlite3)")
     p.add_argument("--hide-offline-after", type=float, default=120.0, metavar="MIN",
                    help="drop a tile after its device has been offline this many minutes (default 120; 0 = never)")
+    p.add_argument("--username", default="", help="broker user (the gym broker's read-only 'kiosk' account)")
+    p.add_argument("--password-file", metavar="PATH",
+                   help="file holding the broker password (kept off the command line); "
+                        "default: $KOT_MQTT_PASSWORD if set")
+    p.add_argument("--tls", action="store_true", help="connect with TLS (e.g. port 8883)")
+    p.add_argument("--ca-file", default="", metavar="PATH", help="CA certificate for --tls")
     p.set_defaults(func=run)
 
 
@@ -29,9 +35,21 @@ def run(args) -> int:
         raise KotError(f"--http-port {args.http_port}: must be from 0 to 65535")
     if args.hide_offline_after < 0:
         raise KotError("--hide-offline-after must not be negative")
+    import os
+
+    password = os.environ.get("KOT_MQTT_PASSWORD", "")
+    if args.password_file:
+        try:
+            password = open(args.password_file, encoding="utf-8").read().strip()
+        except OSError as e:
+            raise KotError(f"--password-file {args.password_file}: {e.strerror or e}") from None
+    if password and not args.username:
+        raise KotError("a broker password needs --username")
     server = KioskServer(args.broker, prefix=args.prefix, bind=args.bind, http_port=args.http_port,
                          db_path=args.db,
-                         hide_offline_after_s=args.hide_offline_after * 60 or None)
+                         hide_offline_after_s=args.hide_offline_after * 60 or None,
+                         username=args.username, password=password, tls=args.tls,
+                         ca_file=args.ca_file)
     server.start()
     # systemd stops services with SIGTERM: leave as cleanly as on Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: server._stop.set())

@@ -246,9 +246,13 @@ def derive_device_id(serial: str | None = None, hostname: str | None = None) -> 
 
 
 def resolve(cfg: Config, *, sim: bool) -> Config:
-    """Fill the derived defaults: device id, store path."""
+    """Fill the derived defaults: device id, store path, broker user."""
     if not cfg.values[("", "device_id")]:
         cfg.values[("", "device_id")] = derive_device_id()
+    # The gym broker's ACL (systemd/mosquitto/acl) keys on username = device id, so a device
+    # given only a password logs in as itself.
+    if cfg.values[("broker", "password")] and not cfg.values[("broker", "username")]:
+        cfg.values[("broker", "username")] = cfg.values[("", "device_id")]
     if not cfg.values[("store", "path")]:
         cfg.values[("store", "path")] = os.path.expanduser(SIM_STORE_PATH if sim else DEFAULT_STORE_PATH)
     return cfg

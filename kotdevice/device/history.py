@@ -112,13 +112,13 @@ def plot(weeks: list[dict], path: str) -> None:
     fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
     ax = axes[0]
     legs = sorted({leg for w in weeks for leg in w["legs"]})
-    for leg in legs:
+    for i, leg in enumerate(legs):  # one colour per leg; solid = reps, dashed = knee-to-wall test
         for key, style, label in (("max_tibial_angle_deg", "o-", "max tibial angle"),
                                   ("knee_to_wall_deg", "s--", "knee-to-wall")):
             pts = [(x, w["legs"].get(leg, {}).get(key)) for x, w in zip(xs, weeks)]
             pts = [(x, y) for x, y in pts if y is not None]
             if pts:
-                ax.plot(*zip(*pts), style, label=f"{label} ({leg})")
+                ax.plot(*zip(*pts), style, color=f"C{i}", label=f"{label} ({leg})")
     ax.set_ylabel("degrees")
     ax.set_title("Knee over toes: tibial angle per leg")
     ax.legend(fontsize="small")

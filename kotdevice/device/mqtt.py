@@ -45,6 +45,19 @@ class BrokerSettings:
     reconnect_max_s: float = 30.0
 
 
+def apply_credentials(client: mqtt.Client, settings: BrokerSettings) -> None:
+    """Username/password and TLS on a paho client: shared by the device and the kiosk."""
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password or None)
+    if settings.tls:
+        try:
+            client.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
+                           keyfile=settings.key_file or None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            from kotdevice.errors import KotError
+            raise KotError(f"broker.tls: cannot load the certificates: {e}") from None
+
+
 class MqttLink:
     def __init__(self, settings: BrokerSettings, topics: Topics, device_id: str, store: Store, *,
                  athlete: str | None = None, leg: str | None = None,
@@ -69,18 +82,11 @@ class MqttLink:
         self.acked = 0
         self.dropped_commands = 0
         self._stopping = False
+        self._last_refusal: str | None = None
 
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{device_id}-dev",
                         protocol=settings.protocol, clean_session=True)
-        if settings.username:
-            c.username_pw_set(settings.username, settings.password or None)
-        if settings.tls:
-            try:
-                c.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
-                          keyfile=settings.key_file or None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            except (OSError, ssl.SSLError, ValueError) as e:
-                from kotdevice.errors import KotError
-                raise KotError(f"broker.tls: cannot load the certificates: {e}") from None
+        apply_credentials(c, settings)
         c.will_set(topics.status, json.dumps(self.status_payload("offline", will=True)), qos=1, retain=True)
         c.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
         c.max_queued_messages_set(0)  # unbounded in memory; the outbox bounds what we hand over
@@ -101,8 +107,11 @@ class MqttLink:
     # --- paho callbacks (network thread): flags and queues only ---------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties=None):
         if reason_code.is_failure:
-            self.log(f"mqtt: broker refused the connection: {reason_code}")
+            if str(reason_code) != self._last_refusal:  # once per reason, not every retry
+                self._last_refusal = str(reason_code)
+                self.log(f"mqtt: broker refused the connection: {reason_code}")
             return
+        self._last_refusal = None
         self.connected = True
         self.connects += 1
         client.publish(self.topics.status, json.dumps(self.status_payload("online")), qos=1, retain=True)

@@ -368,8 +368,10 @@ def warm_up_signal(rate_hz: float = 200.0) -> ImuBlock:
     phase = 2 * np.pi * (t - 3.0) / 2.4
     theta = np.where(move, np.radians(35.0) * (1 - np.cos(phase)) / 2, 0.0)
     dtheta = np.where(move, np.radians(35.0) * np.sin(phase) / 2 * 2 * np.pi / 2.4, 0.0)
-    accel = np.column_stack([np.cos(theta), np.zeros_like(t), np.sin(theta)])
-    gyro = np.column_stack([np.zeros_like(t), np.degrees(dtheta), np.zeros_like(t)])
+    # CONTRACTS §1: the knee going forward tips +X toward +Z, i.e. a rotation about -Y, and
+    # the up vector then has a negative Z component in the sensor frame.
+    accel = np.column_stack([np.cos(theta), np.zeros_like(t), -np.sin(theta)])
+    gyro = np.column_stack([np.zeros_like(t), -np.degrees(dtheta), np.zeros_like(t)])
     rng = np.random.default_rng(0)
     return ImuBlock(t, accel + rng.normal(0, 0.003, accel.shape), gyro + rng.normal(0, 0.3, gyro.shape))
 

@@ -44,6 +44,7 @@ class OpenSession:
     start_t_s: float
     start_mono: float
     last_activity_t_s: float
+    last_activity_mono: float
     set_map: dict[int, tuple[int, str]] = field(default_factory=dict)  # engine set index -> (set_no, set_id)
     rep_counts: dict[int, int] = field(default_factory=dict)  # set_no -> reps stored
     next_set_no: int = 1
@@ -109,7 +110,7 @@ class SessionManager:
             seq = int(cur.lastrowid)
             sid = f"{self.device_id}-{seq}-{secrets.token_hex(2)}"
             c.execute("UPDATE sessions SET id=? WHERE seq=?", (sid, seq))
-        self.open = OpenSession(seq, sid, t_s, mono, t_s)
+        self.open = OpenSession(seq, sid, t_s, mono, t_s, mono)
         return sid
 
     def stop(self, t_s: float | None, by: str) -> list[int]:
@@ -118,8 +119,9 @@ class SessionManager:
             return []
         s = self.open
         self.open = None
-        end_t_s = s.last_activity_t_s if t_s is None else max(t_s, s.start_t_s)
-        return self._close_session(s.seq, end_t_s, self.clock.mono(), by)
+        if t_s is None:  # idle: the session ended at its last activity, on both clocks
+            return self._close_session(s.seq, s.last_activity_t_s, s.last_activity_mono, by)
+        return self._close_session(s.seq, max(t_s, s.start_t_s), self.clock.mono(), by)
 
     def tick(self, t_s: float) -> list[int]:
         """Idle timeout on the sample clock; the session ends at its last activity."""
@@ -190,6 +192,7 @@ class SessionManager:
             out = [Store.enqueue(c, rep_id, self.topics.rep, payload, qos=1)]
         s.rep_counts[set_no] = rep_no
         s.last_activity_t_s = max(s.last_activity_t_s, ev.end_s, ev.detected_s)
+        s.last_activity_mono = mono
         return out
 
     def on_set(self, ev: SetEvent) -> list[int]:
@@ -198,6 +201,7 @@ class SessionManager:
             return []  # a set whose reps went to an earlier, already closed session
         set_no, set_id = s.set_map.pop(ev.set_index)
         s.last_activity_t_s = max(s.last_activity_t_s, ev.end_s)
+        s.last_activity_mono = self.clock.mono()
         with self.store.tx() as c:
             # The live reps' `partial` was provisional; the set carries the final verdicts.
             c.executemany("UPDATE reps SET partial=? WHERE set_id=? AND abs(start_s - ?) < 1e-6 AND abs(end_s - ?) < 1e-6",
@@ -213,6 +217,7 @@ class SessionManager:
                       " VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (self.open.seq, ev.leg, ev.angle_deg, ev.hold_s, ev.t_s, self.clock.boot_id, self.clock.mono()))
         self.open.last_activity_t_s = max(self.open.last_activity_t_s, ev.t_s)
+        self.open.last_activity_mono = self.clock.mono()
 
     def record_gap(self, gap) -> None:
         """A sensor gap (``samples.Gap`` or ``GapEvent``): stored with the open session, if any."""

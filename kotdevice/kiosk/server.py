@@ -112,8 +112,11 @@ class _Hub:
 class KioskServer:
     def __init__(self, broker: str, *, prefix: str = "kot", bind: str = "0.0.0.0",
                  http_port: int = 8080, db_path: str | os.PathLike | None = None,
-                 hide_offline_after_s: float | None = 7200.0, log=None):
+                 hide_offline_after_s: float | None = 7200.0, log=None,
+                 username: str = "", password: str = "", tls: bool = False, ca_file: str = ""):
         self.broker_host, self.broker_port = parse_hostport(broker)
+        # The gym broker's ACL gives the kiosk account read-only access (systemd/mosquitto/).
+        self.credentials = dict(username=username, password=password, tls=tls, ca_file=ca_file)
         self.prefix = prefix.strip("/")
         if not self.prefix or any(c in self.prefix for c in "+#"):
             raise KotError(f"--prefix {prefix!r}: must be a non-empty topic prefix without + or #")
@@ -193,6 +196,9 @@ class KioskServer:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                         client_id=f"kotkiosk-{socket.gethostname()[:20]}-{uuid.uuid4().hex[:8]}",
                         protocol=mqtt.MQTTv311, clean_session=True)
+        from kotdevice.device.mqtt import BrokerSettings, apply_credentials
+
+        apply_credentials(c, BrokerSettings(**self.credentials))
         c.reconnect_delay_set(min_delay=0.5, max_delay=10)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect

@@ -106,7 +106,7 @@ C_SETTLE_T = 16      # s: an extreme held this long is reported without waiting 
 C_AMP_TAU = 17       # s: the typical swing decays toward the floor between sets
 C_GAP = 18           # s: a dt above this resets the low-passes
 C_LEARN = 19         # 1 = learn/refine the mount automatically
-C_UNUSED_20 = 20
+C_SPARE_20 = 20      # (free)
 C_AX_ON_DPS = 21     # axial rate that starts a strap-turn episode
 C_AX_MIN_DEG = 22    # net turn about X that counts as a strap re-adjustment
 C_AX_PERP_RATIO = 23 # ... while the rest of the sensor turned at most this much (relative)

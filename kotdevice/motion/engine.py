@@ -336,15 +336,15 @@ class MotionEngine:
         self._ktw_wait = []
         return out
 
-    def _resolve_pending(self, e: Extreme | None, t_now: float) -> list:
+    def _resolve_pending(self, e: Extreme) -> list:
         """Settle a stride-like candidate: held at its end for step_hold_s = a step rep."""
         c = self._pending
         if c is None:
             return []
-        if e is None:
-            return []
         # the kernel reports (how = 3) an extreme still held step_hold_s after its arrival;
         # leaving it first (or anything else) means it moved straight on
+        if e.kind == c.end.kind and e.how == 1:
+            return []  # settled again a little further on: still at the end position
         held = e.kind == c.end.kind and e.how == 3
         self._pending = None
         if held:
@@ -354,7 +354,7 @@ class MotionEngine:
     def _on_extreme(self, e: Extreme) -> list:
         out: list = []
 
-        out.extend(self._resolve_pending(e, e.t_conf))
+        out.extend(self._resolve_pending(e))
         out.extend(self._check_rest(e.t_conf))
         if self._mode == "knee_to_wall":
             out.extend(self._ktw_feed(e))
@@ -467,7 +467,7 @@ class MotionEngine:
         end_s = max(c.end_s, start_s)
         t_bot0 = min(max(c.peak.t_first, start_s), end_s)
         t_bot1 = min(max(c.peak.t_last, t_bot0), end_s)
-        peak = c.peak.raw if op.exercise != "backward_walk" else c.peak.raw
+        peak = c.peak.raw  # the unfiltered angle: the low-pass would shave fast peaks
         rom = abs(peak - c.start.v)
         return RepEvent(
             exercise=op.exercise, variant=op.variant, set_index=op.index, rep_index=idx,

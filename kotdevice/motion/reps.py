@@ -122,7 +122,7 @@ class SwingTracker:
     min_rom_deg: float = 0.5
     return_frac: float = 0.55
     max_rep_s: float = 15.0
-    rebase_hold_s: float = 0.4
+    rebase_hold_s: float = 0.8
     rebase_frac: float = 0.2  # ... having come back at least this share (not a slow start back)
     rest_hold_s: float = 1.5  # held this long anywhere: a rest, the next rep starts from there
     start: Extreme | None = None
@@ -320,8 +320,9 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
             and cs.tib_min_s <= dur <= cs.tib_max_s \
             and c.start.t_last - c.start.t_first >= cs.tib_start_hold_s:
         return "tib_raise"
+    # (a squat starts standing or in its stance - not leaning back against a wall)
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
-            and c.n_peaks <= cs.max_peaks_first:
+            and c.n_peaks <= cs.max_peaks_first and not lean:
         return "squat"
     return None
 
