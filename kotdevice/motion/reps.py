@@ -122,7 +122,7 @@ class SwingTracker:
     min_rom_deg: float = 0.5
     return_frac: float = 0.55
     max_rep_s: float = 15.0
-    rebase_hold_s: float = 0.8
+    rebase_hold_s: float = 0.6
     rebase_frac: float = 0.2  # ... having come back at least this share (not a slow start back)
     rest_hold_s: float = 1.5  # held this long anywhere: a rest, the next rep starts from there
     start: Extreme | None = None
