@@ -137,7 +137,7 @@ def run(args) -> int:
     e_us = rows[0][1]
     print(f"`kotdevice bench engine --rate {args.rate:g} --chunk {args.chunk}` — {n} samples "
           f"({n / args.rate:.0f} s default workout), one core, best of {args.repeat}\n")
-    print("| implementation | µs per sample | engine is faster by |")
+    print("| implementation | µs per sample | its time ÷ the engine's (>1: engine faster) |")
     print("| --- | --- | --- |")
     for name, us in rows:
         ratio = "—" if name.startswith("kotdevice MotionEngine") else f"{us / e_us:.2f}×"

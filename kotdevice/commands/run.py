@@ -35,8 +35,12 @@ def register(sub) -> None:
                    help="--sim: emulated IMU chip (default lsm6ds3, whose 8 KB FIFO rides out --speed on a busy host)")
     p.add_argument("--store", metavar="PATH", help="SQLite file (overrides store.path)")
     p.add_argument("--quiet", action="store_true", help="no live terminal line")
-    p.add_argument("--no-jit", action="store_true",
-                   help="run the engine's numba kernels as plain Python: ~100 MB less memory, more CPU")
+    jit = p.add_mutually_exclusive_group()
+    jit.add_argument("--jit", dest="jit", action="store_true", default=None,
+                     help="compile the engine's kernels with numba (overrides engine.jit): less CPU, "
+                          "~100 MB more memory; worth it at 1 kHz")
+    jit.add_argument("--no-jit", dest="jit", action="store_false",
+                     help="run the engine's kernels as plain Python (the default: engine.jit = false)")
     p.set_defaults(func=run)
 
 
@@ -46,18 +50,19 @@ def run(args) -> int:
     import signal
     import sys
 
-    if args.no_jit:  # before anything imports the engine
-        from kotdevice.device import nojit
-
-        if not nojit.install():
-            print("kotdevice: --no-jit: numba was already imported; running with the JIT", file=sys.stderr)
-
     from kotdevice.device import config as cfgmod
+
+    cfg = cfgmod.load(args.config, required=bool(args.config))
+    # Must be decided before anything imports the engine (kotdevice.motion._jit reads it once).
+    jit = cfg.get("engine", "jit") if args.jit is None else args.jit
+    os.environ["KOTDEVICE_JIT"] = "1" if jit else "0"
+    if "kotdevice.motion._jit" in sys.modules:
+        print("kotdevice: the engine was imported before the JIT choice; it keeps its mode", file=sys.stderr)
+
     from kotdevice.device.app import build_runtime
     from kotdevice.device.live import TerminalView
     from kotdevice.errors import KotError
 
-    cfg = cfgmod.load(args.config, required=bool(args.config))
     if args.broker:
         host, port = cfgmod.parse_host_port(args.broker, cfg.get("broker", "port"))
         cfg.values[("broker", "host")] = host

@@ -3,6 +3,8 @@ engine, MQTT link, feedback. Shared by ``kotdevice run``, ``kotdevice bench runt
 integration tests, so they all exercise the same wiring."""
 from __future__ import annotations
 
+import os
+
 from typing import Callable
 
 from kotdevice.device.clock import DeviceClock
@@ -72,7 +74,10 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
         if feedback:
             from kotdevice.device.feedback import make_feedback
 
-            fb = make_feedback({k: cfg.get("pins", k) for k in PIN_KEYS}, mock=sim, log=log)
+            # --sim drives mock pins, unless a pin factory is named explicitly (a simulated
+            # athlete with the real button, LEDs and buzzer of a Pi, e.g. for a demo).
+            mock = sim and not os.environ.get("GPIOZERO_PIN_FACTORY")
+            fb = make_feedback({k: cfg.get("pins", k) for k in PIN_KEYS}, mock=mock, log=log)
         return Runtime(device_id=device_id, topics=topics, source=source, engine=engine, store=store, clock=clock,
                        link=link, feedback=fb, view=view, notifier=notifier or Notifier(),
                        options=RuntimeOptions(duration_s=duration_s, live_rate_hz=cfg.get("live", "rate_hz"),

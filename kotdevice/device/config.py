@@ -117,6 +117,9 @@ SCHEMA: dict[tuple[str, str], tuple[Any, Callable]] = {
     ("session", "idle_timeout_s"): (300, _num(5, 86400)),
     ("live", "rate_hz"): (10, _num(0.2, 50)),
     ("store", "path"): ("", _str(what="a file path")),
+    # numba JIT for the engine's kernels: off by default on the device (~100 MB less memory;
+    # 200 Hz costs ~1-2 % of a core as plain Python). Turn on for 1 kHz sensors.
+    ("engine", "jit"): (False, _bool),
 }
 _CHOICES = {("sensor", "accel_fs_g"): (2, 4, 8, 16), ("sensor", "gyro_fs_dps"): (125, 250, 500, 1000, 2000)}
 SECTIONS = sorted({s for s, _ in SCHEMA if s})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from kotdevice.motion._jit import njit
 
 RAD2DEG = 180.0 / math.pi
 
@@ -435,6 +435,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                         if ne < ev.shape[0]:
                             ev[ne, :] = 0.0
                             ev[ne, E_HOW] = 2.0
+                            ev[ne, E_H] = psi  # the turn (deg, about sensor +X)
                             ev[ne, E_T] = t
                             ev[ne, E_TCONF] = t
                             ev[ne, E_V] = st[R]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from kotdevice.motion._jit import njit
 
 # State vector layout (float64). Kept as data so get_state/set_state are one copy.
 Q_GYR = 0      # 4: w,x,y,z  strapdown gyro quaternion, sensor -> almost-inertial frame I

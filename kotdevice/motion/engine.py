@@ -152,7 +152,6 @@ class MotionEngine:
         self._ktw: dict[str, float] = {}
         self._ktw_peak: Extreme | None = None
         self._last_motion_t = -1e9
-        self._r_prev: np.ndarray | None = None
         self._pending: Candidate | None = None
         self._ktw_wait: list[Extreme] = []
         self._r_evt = self._k[K.R:K.R + 3].copy()
@@ -316,15 +315,13 @@ class MotionEngine:
         else:
             reason = "readjusted"
             self._mount_source = "auto"
-            if row[K.E_HOW] == 2.0 and self._up_stand is not None and self._r_prev is not None:
-                # the enclosure was turned about its X axis: the standing gravity direction
-                # in sensor coordinates turned with the lateral axis
-                a0 = math.atan2(self._r_prev[2], self._r_prev[1])
-                a1 = math.atan2(r[2], r[1])
-                c, sn = math.cos(a1 - a0), math.sin(a1 - a0)
+            if row[K.E_HOW] == 2.0 and self._up_stand is not None:
+                # the enclosure was turned by psi about its X axis: the standing gravity
+                # direction in sensor coordinates turned by -psi, like the lateral axis
+                a = -math.radians(float(row[K.E_H]))
+                c, sn = math.cos(a), math.sin(a)
                 u = self._up_stand
                 self._up_stand = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
-        self._r_prev = r
         self._r_evt = r.copy()
         self._learned = True
         # turning points already seen were projected with the old axis

@@ -197,10 +197,11 @@ class SwingTracker:
             if self._iv is not None and (self._ivpeak is None or s * e.v >= s * self._ivpeak.v):
                 self._ivpeak = e
             if p is None or s * e.v >= s * p.v:
-                if p is not None and p.how == 1 \
-                        and s * (e.v - p.v) > 2.0 * s * (p.v - self.start.v):
-                    # the earlier small held step was really the start position (e.g. the
-                    # heel-elevated stance taken before the first rep)
+                if p is not None and p.how == 1 and (
+                        s * (e.v - p.v) > 2.0 * s * (p.v - self.start.v)
+                        or p.t_last - p.t_first >= self.rest_hold_s):
+                    # the earlier held step was really the start position (the heel-elevated
+                    # stance taken before the first rep; standing a while before a sled drag)
                     self.start = p
                     self._reset_stats()
                     self._acc(e)
@@ -281,7 +282,7 @@ class CountSettings:
     gait_min_rate_dps: float = 40.0  # backward walk / sled drag (told apart by asymmetry)
     walk_min_rate_dps: float = 100.0  # forward walking's swing back is at least this fast
     gait_asym: float = 1.15  # backward walk: the outward (swing) half this much faster
-    gait_heel_strike_deg: float = 3.0  # forward walking: heel strike leans back this far
+    gait_heel_strike_deg: float = 4.0  # forward walking: heel strike leans back this far
     step_hold_s: float = 0.25  # a step-up/down rep ends standing on the step this long
     base_tol_deg: float = 4.0  # a rep in a set starts where the last one ended, within this
     base_tol_frac: float = 0.3  # ... or this share of the typical ROM
