@@ -83,7 +83,16 @@ LPW1 = 79        # 3: low-pass of the gyro perpendicular to up (learning input),
 LPW2 = 82        # 3: stage 2
 HELD = 85        # 1 once the running extreme was reported as held for C_HOLD_S
 T_INIT = 86      # time the detector started (its first half second is the filters' warm-up)
-STATE_SIZE = 87
+# Departure stack: the suffix minima of the detection angle, (value, time) pairs with rising
+# values. "The last time the angle was at or below x" is then one lookup, so the moment a rep
+# really left its start (x = start + a share of its own ROM) is known even when the start
+# position was reached long before and drifted a little (see departure_times).
+DEP_N = 87       # number of pairs in use
+DEP_CAP = 160
+DEP_V = 88       # DEP_CAP values
+DEP_T = DEP_V + DEP_CAP  # DEP_CAP times
+DEP_Q = 0.25     # deg: values closer than this share one entry (bounds the stack)
+STATE_SIZE = DEP_T + DEP_CAP
 
 # ---- settings layout ---------------------------------------------------------------------
 C_W_MIN = 0          # dps: gyro (perpendicular to up) above this is "motion" for learning
@@ -135,7 +144,10 @@ E_H = 14         # hysteresis in force
 E_KIND_MOUNT = 15  # rows with E_KIND == 0 are mount changes: E_HOW = 0 initial, 1 readjusted
 E_UP = 16        # 3: up vector (sensor frame) at the extreme
 E_R = 19         # 3: the lateral axis in use when the row was written
-E_NCOL = 22
+E_DEP_LO = 22    # max rows: the segment's starting minimum (detection angle) ...
+E_DEP = 23       # ... E_NDEP times: last time at or below lo + j/E_NDEP * (E_V - lo)
+E_NDEP = 16
+E_NCOL = E_DEP + E_NDEP
 
 
 def new_state() -> np.ndarray:
@@ -220,6 +232,8 @@ def _shift_angles(st, d_ang, d_fro):
         st[SETTLED_V] += d * d_ang
     for k in (FR1, FR2, FRONT_EXT, SEG_FMAX, SEG_FMIN, MIN_FR, MAX_FR, LAST_FRO):
         st[k] += d_fro
+    for k in range(int(st[DEP_N])):
+        st[DEP_V + k] += d_ang
 
 
 @njit(cache=True)
@@ -248,7 +262,47 @@ def _emit(ev, ne, kind, how, st, t_conf, h):
     ev[ne, E_R] = st[R]
     ev[ne, E_R + 1] = st[R + 1]
     ev[ne, E_R + 2] = st[R + 2]
+    if kind > 0.0:
+        lo = st[PREV_EXT]
+        hi = d * st[EXT]
+        ev[ne, E_DEP_LO] = lo
+        for j in range(E_NDEP):
+            ev[ne, E_DEP + j] = _dep_lookup(st, lo + (hi - lo) * j / E_NDEP)
+    else:
+        for j in range(E_NDEP + 1):
+            ev[ne, E_DEP_LO + j] = math.nan
     return ne + 1
+
+
+@njit(cache=True, inline="always")
+def _dep_push(st, v, t):
+    n = int(st[DEP_N])
+    while n > 0 and st[DEP_V + n - 1] >= v:
+        n -= 1
+    if n > 0 and v < st[DEP_V + n - 1] + DEP_Q:
+        st[DEP_T + n - 1] = t
+    else:
+        if n >= DEP_CAP:
+            # drop the oldest half (far below anything a rep will ask about)
+            h = DEP_CAP // 2
+            for k in range(DEP_CAP - h):
+                st[DEP_V + k] = st[DEP_V + h + k]
+                st[DEP_T + k] = st[DEP_T + h + k]
+            n = DEP_CAP - h
+        st[DEP_V + n] = v
+        st[DEP_T + n] = t
+        n += 1
+    st[DEP_N] = n
+
+
+@njit(cache=True)
+def _dep_lookup(st, x):
+    """Last time the detection angle was at or below x (nan if never, as far as kept)."""
+    n = int(st[DEP_N])
+    for k in range(n - 1, -1, -1):
+        if st[DEP_V + k] <= x:
+            return st[DEP_T + k]
+    return math.nan
 
 
 @njit(cache=True)
@@ -501,6 +555,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         v = st[F2]
         fr = st[FR2]
         st[PREV_V] = v
+        _dep_push(st, v, t)
         if dt > 0.0:
             st[AMP] *= math.exp(-dt / cfg[C_AMP_TAU])
         amp_floor = cfg[C_H_MIN] / cfg[C_H_REL]

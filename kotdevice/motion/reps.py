@@ -12,6 +12,7 @@ counts is the exercise's business (``classify``). Pure logic, no I/O, a few call
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,10 @@ class Extreme:
     fmax: float
     fmin: float
     up: tuple = (1.0, 0.0, 0.0)
+    # max rows: the last time the angle was at or below dep_lo + j/len(dep) * (dep_hi - dep_lo)
+    dep_lo: float = math.nan
+    dep_hi: float = math.nan
+    dep: tuple = ()
 
     def reproject(self, right_axis) -> None:
         """The mount changed: recompute this extreme's angle from its up vector (the
@@ -43,8 +48,21 @@ class Extreme:
         from kotdevice.motion.mount import tibial_angle_deg
 
         new = tibial_angle_deg(np.asarray(self.up), np.asarray(right_axis))
-        self.v += new - self.raw
+        dv = new - self.raw
+        self.v += dv
+        self.dep_lo += dv
+        self.dep_hi += dv
         self.raw = new
+
+    def departure(self, x: float) -> float:
+        """Last time (before this max) the angle was at or below x, to the table's
+        resolution (rounded down to a level at or below x); nan if unknown."""
+        n = len(self.dep)
+        span = self.dep_hi - self.dep_lo
+        if n == 0 or not (span > 0.0) or x < self.dep_lo:
+            return math.nan
+        j = min(n - 1, int((x - self.dep_lo) / span * n))
+        return self.dep[j]
 
     @staticmethod
     def from_row(row: np.ndarray) -> "Extreme":
@@ -54,7 +72,23 @@ class Extreme:
             float(row[K.E_RAW]), float(row[K.E_FRONT]), float(row[K.E_RPOS]),
             float(row[K.E_RNEG]), float(row[K.E_ACC]), float(row[K.E_FMAX]), float(row[K.E_FMIN]),
             (float(row[K.E_UP]), float(row[K.E_UP + 1]), float(row[K.E_UP + 2])),
+            float(row[K.E_DEP_LO]), float(row[K.E_V]),
+            tuple(float(x) for x in row[K.E_DEP:K.E_DEP + K.E_NDEP]) if row[K.E_KIND] > 0 else (),
         )
+
+
+DEPART_FRAC = 0.05  # a rep has left its start once 5 % of its own ROM is covered
+DEPART_MIN_DEG = 0.5
+
+
+def _departure(start: Extreme, peak: Extreme, s: int) -> float:
+    if s <= 0 or not peak.dep:
+        return math.nan
+    x = start.v + max(DEPART_FRAC * (peak.v - start.v), DEPART_MIN_DEG)
+    t = peak.departure(x)
+    if not (start.t_first <= t <= peak.t_first):
+        return math.nan
+    return t
 
 
 @dataclass
@@ -71,10 +105,18 @@ class Candidate:
     fmax: float
     fmin: float
     n_peaks: int = 1  # separate turning points toward the peak (1 = one clean swing)
+    dep_s: float = math.nan  # when the angle really left the start (see _departure)
+
+    def __post_init__(self):
+        self.dep_s = _departure(self.start, self.peak, self.s)
 
     @property
     def start_s(self) -> float:
-        return self.start.t_last
+        # the start position's hold band was left at start.t_last, but a start reached long
+        # before (a posture taken, then a slight drift) is left for real only when the rep
+        # starts: take the later of the two
+        d = self.dep_s
+        return self.start.t_last if not (d > self.start.t_last) else d
 
     @property
     def end_s(self) -> float:
