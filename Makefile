@@ -17,13 +17,20 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-run-deps: venv
-	@./.ci/apt-ensure $(RUN_APT) || echo "note: Mosquitto not installed; an embedded broker will be used" >&2
-	$(BIN)/pip install -q -e '.[local]'
+# pip runs again only when pyproject.toml changes (stamp files in the venv).
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[local]' 2>&1 | grep -v -e BuildBackendWarning -e '^ ' >&2 || true
+	$(BIN)/python -c "import kotdevice.cli" && touch $@
 
-test-deps: venv
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]' 2>&1 | grep -v -e BuildBackendWarning -e '^ ' >&2 || true
+	$(BIN)/python -c "import kotdevice.cli, pytest, jsonschema" && touch $@
+
+run-deps: $(VENV)/.installed-run
+	@./.ci/apt-ensure $(RUN_APT) || echo "note: Mosquitto not installed; an embedded broker will be used" >&2
+
+test-deps: $(VENV)/.installed-test
 	./.ci/apt-ensure $(TEST_APT)
-	$(BIN)/pip install -q -e '.[test]'
 
 run: run-deps
 	$(BIN)/kotdevice run --sim

@@ -95,7 +95,8 @@ def run(args) -> int:
 
             local_broker = start_local_broker()
             host, port = local_broker.host, local_broker.port
-            print(f"kotdevice: MQTT broker for the kiosk: {host}:{port} (topics {cfg.prefix}/{device_id}/#)",
+            print(f"kotdevice: MQTT broker for the kiosk: {host}:{port} (topics {cfg.prefix}/{device_id}/#)\n"
+                  f"kotdevice: to watch: kotdevice kiosk --broker {host}:{port}  then open http://localhost:8080",
                   file=sys.stderr, flush=True)
         else:
             host, port = host or "localhost", cfg.get("broker", "port")

@@ -110,6 +110,18 @@ class Candidate:
     def __post_init__(self):
         self.dep_s = _departure(self.start, self.peak, self.s)
 
+    def mid_out_s(self) -> float | None:
+        """Seconds the way out took from 10 % to 90 % of the ROM (None if unknown)."""
+        if self.s <= 0 or not self.peak.dep:
+            return None
+        a = self.start.v
+        r = self.peak.v - a
+        t10 = self.peak.departure(a + 0.1 * r)
+        t90 = self.peak.departure(a + 0.9 * r)
+        if not (self.start.t_first <= t10 <= t90 <= self.peak.t_first + 1e-9):
+            return None
+        return t90 - t10
+
     @property
     def start_s(self) -> float:
         # the start position's hold band was left at start.t_last, but a start reached long
@@ -317,6 +329,10 @@ class CountSettings:
     tib_min_s: float = 0.5
     tib_start_hold_s: float = 0.3  # a set of raises starts from resting against the wall
     max_peak_to_mean: float = 6.0  # fastest / mean rate of one clean swing (min-jerk: ~1.9)
+    max_peak_to_mid_mean: float = 4.5  # ... over the middle 80 % of the way (min-jerk: 1.36)
+    # from a start leaning back (which, with a re-tilted strap, may just be a shifted stance):
+    # far beyond any tibialis raise, and not a movement off a wall (which never comes back)
+    squat_from_lean_rom_deg: float = 20.0
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
     walk_max_s: float = 3.2  # the first stride from standing is longer
@@ -355,9 +371,16 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
     # (minimum jerk: 1.9x). A slow "descent" with stride-fast moments in it is several
     # movements run together (strap, walk, fidget). (The way back may be much faster:
     # the push up of a step-down.)
-    out_s = max(c.peak.t_first - c.start_s, 1e-3)
-    if c.out_rate > cs.max_peak_to_mean * c.rom / out_s:
-        return None
+    mid = c.mid_out_s()
+    if mid is not None:
+        # middle 80 % of the way out (min-jerk: peak rate = 1.36x its mean rate there). Free
+        # of where exactly the start was left and of a creep while holding the peak.
+        if c.out_rate > cs.max_peak_to_mid_mean * 0.8 * c.rom / max(mid, 1e-3):
+            return None
+    else:
+        out_s = max(c.peak.t_first - c.start_s, 1e-3)
+        if c.out_rate > cs.max_peak_to_mean * c.rom / out_s:
+            return None
     lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
             and cs.tib_min_s <= dur <= cs.tib_max_s \
@@ -365,7 +388,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         return "tib_raise"
     # (a squat starts standing or in its stance - not leaning back against a wall)
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
-            and c.n_peaks <= cs.max_peaks_first and not lean:
+            and c.n_peaks <= cs.max_peaks_first and (not lean or c.rom >= cs.squat_from_lean_rom_deg):
         return "squat"
     return None
 
