@@ -14,15 +14,11 @@ import pytest
 from kotdevice import schemas
 from kotdevice.device.subscriber import Collector
 
+from workouts import SHORT_SESSION  # noqa: E402
+
 pytestmark = pytest.mark.broker
 
-SPEC = {"leg": "right", "items": [
-    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 3.0}]},
-    {"kind": "set", "exercise": "squat", "variant": "bodyweight", "reps": 8, "tempo": "quick"},
-    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 10}]},
-    {"kind": "set", "exercise": "tib_raise", "reps": 8, "tempo": "normal"},
-    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 10}]},
-]}
+SPEC = SHORT_SESSION
 KINDS = {"rep": "rep", "set": "set", "session": "session", "status": "status", "live": "live"}
 
 

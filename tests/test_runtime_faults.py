@@ -14,16 +14,11 @@ from kotdevice.device.broker import MosquittoBroker
 from kotdevice.device.clock import DeviceClock
 from kotdevice.device.subscriber import Collector
 
+from workouts import SHORT_SESSION  # noqa: E402
+
 pytestmark = pytest.mark.broker
 
-# 3 s standing, 8 squats, 10 s rest, 8 tibialis raises, rest: ~70 s of simulated time.
-SPEC = {"leg": "right", "items": [
-    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 3.0}]},
-    {"kind": "set", "exercise": "squat", "variant": "bodyweight", "reps": 8, "tempo": "quick"},
-    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 10}]},
-    {"kind": "set", "exercise": "tib_raise", "reps": 8, "tempo": "normal"},
-    {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 10}]},
-]}
+SPEC = SHORT_SESSION
 KINDS = {"rep": "rep", "set": "set", "session": "session", "status": "status", "live": "live",
          "reply": "cmd_reply"}
 

@@ -4,24 +4,8 @@ import pytest
 
 from kotdevice.sim import simulate_session, simulate_set
 
-RATE = 400.0
-STRAIGHT = {"rotation_about_shin_deg": 0.0, "tilt_sagittal_deg": 0.0, "tilt_frontal_deg": 0.0}
-
-
-def band_rms(x, fs, lo, hi=None):
-    X = np.fft.rfft(x - x.mean(0), axis=0)
-    f = np.fft.rfftfreq(len(x), 1 / fs)
-    X[~((f >= lo) & (f <= (hi or fs)))] = 0
-    return np.sqrt(np.mean(np.fft.irfft(X, n=len(x), axis=0) ** 2, axis=0))
-
-
-def window(res, a, b):
-    t = res.imu.t_s
-    return (t >= a) & (t <= b)
-
-
-def sag_rate(res):
-    return np.gradient(res.truth_angle_deg, res.imu.t_s)
+# The same measurements `kotdevice bench sim_realism` reports.
+from kotdevice.sim.realism import RATE, STRAIGHT, band_rms, sag_rate, window  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -185,6 +185,8 @@ class SwingTracker:
     _iv: Extreme | None = None
     _ivpeak: Extreme | None = None
     _stats: list = field(default_factory=lambda: [0.0, 0.0, 0.0, -1e9, 1e9, 0, -1])
+    _lastv: Extreme | None = None  # the latest valley between the start and the peak
+    _prev: tuple | None = None  # (start, peak, stats) given up by a rebase part-way back
 
     def reset(self) -> None:
         self.start = None
@@ -203,6 +205,7 @@ class SwingTracker:
         # rates, acc, frontal range, then: how many separate peaks since the start, last kind
         self._stats = [0.0, 0.0, 0.0, -1e9, 1e9, 0, -self.s]
         self._iv = self._ivpeak = None  # intermediate valley bookkeeping (see feed)
+        self._lastv = None
 
     def _acc(self, e: Extreme) -> None:
         st = self._stats
@@ -270,6 +273,18 @@ class SwingTracker:
             return None
         self._acc(e)
         if self.peak is None:
+            pv = self._prev
+            if pv is not None and s * e.v <= s * self.start.v:
+                # the given-up swing went on back after all: it was a rep
+                p0, pk, st = pv
+                prom = s * (pk.v - p0.v)
+                self._prev = None
+                if prom >= self.min_rom_deg and s * (pk.v - e.v) >= self.return_frac * prom \
+                        and e.t_first - p0.t_last <= self.max_rep_s:
+                    self.start = e
+                    self._reset_stats()
+                    return Candidate(s, p0, pk, e, st[0], st[1], st[2], st[3], st[4],
+                                     n_peaks=int(st[5]))
             if s * e.v <= s * self.start.v or e.t - self.start.t_last > self.max_rep_s:
                 self.start = e
                 self._reset_stats()
@@ -282,20 +297,35 @@ class SwingTracker:
             return None
         if rom >= self.min_rom_deg and ret >= self.return_frac * rom:
             st = self._stats
-            c = Candidate(s, self.start, self.peak, e, st[0], st[1], st[2], st[3], st[4],
-                          n_peaks=int(st[5]))
+            lv, p = self._lastv, self.peak
+            if lv is not None and lv.t < p.t and abs(e.v - lv.v) < abs(e.v - self.start.v) \
+                    and s * (p.v - lv.v) >= self.min_rom_deg:
+                # it came back to the last valley before the peak, not to the start: the rep
+                # is the one swing from there (what came before was a posture change)
+                c = Candidate(s, lv, p, e, max(p.rpos, e.rpos), max(p.rneg, e.rneg),
+                              max(p.acc, e.acc), max(p.fmax, e.fmax), min(p.fmin, e.fmin),
+                              n_peaks=1)
+            else:
+                c = Candidate(s, self.start, p, e, st[0], st[1], st[2], st[3], st[4],
+                              n_peaks=int(st[5]))
             self.start, self.peak = e, None
             self._reset_stats()
+            self._prev = None
             return c
         held = e.t_last - e.t_first
         if s * e.v <= s * self.start.v or held >= self.rest_hold_s or (
                 held >= self.rebase_hold_s and ret >= self.rebase_frac * rom) or (
                 e.t_last - self.peak.t_first >= self.rest_hold_s and ret <= 0.1 * rom):
-            # back below the start, or held part-way back (sat down): a new start position
+            # back below the start, or held part-way back (sat down): a new start position.
+            # Remember what was given up: a slow rep's end settles part-way back and then
+            # creeps the rest of the way (see the peak None branch).
+            if s * e.v > s * self.start.v:
+                self._prev = (self.start, self.peak, list(self._stats))
             self.start, self.peak = e, None
             self._reset_stats()
             self._iv = self._ivpeak = None
             return None
+        self._lastv = e
         # Swinging repeatedly between a new pair of levels (strides after a posture change
         # the detector did not see as a rest): two like valleys with a big swing between
         # them make the first one the start.
@@ -333,6 +363,7 @@ class CountSettings:
     # from a start leaning back (which, with a re-tilted strap, may just be a shifted stance):
     # far beyond any tibialis raise, and not a movement off a wall (which never comes back)
     squat_from_lean_rom_deg: float = 20.0
+    squat_from_lean_return: float = 0.15  # ... and back where it started (a rep, not a posture change)
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
     walk_max_s: float = 3.2  # the first stride from standing is longer
@@ -388,7 +419,9 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         return "tib_raise"
     # (a squat starts standing or in its stance - not leaning back against a wall)
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
-            and c.n_peaks <= cs.max_peaks_first and (not lean or c.rom >= cs.squat_from_lean_rom_deg):
+            and c.n_peaks <= cs.max_peaks_first and (not lean or (
+                c.rom >= cs.squat_from_lean_rom_deg
+                and abs(c.end.v - c.start.v) <= cs.squat_from_lean_return * c.rom)):
         return "squat"
     return None
 

@@ -14,32 +14,32 @@ RATE = 400.0
 STRAIGHT = {"rotation_about_shin_deg": 0.0, "tilt_sagittal_deg": 0.0, "tilt_frontal_deg": 0.0}
 
 
-def _band_rms(x, fs, lo, hi=None):
+def band_rms(x, fs, lo, hi=None):
     X = np.fft.rfft(x - x.mean(0), axis=0)
     f = np.fft.rfftfreq(len(x), 1 / fs)
     X[~((f >= lo) & (f <= (hi or fs)))] = 0
     return np.sqrt(np.mean(np.fft.irfft(X, n=len(x), axis=0) ** 2, axis=0))
 
 
-def _win(res, a, b):
+def window(res, a, b):
     t = res.imu.t_s
     return (t >= a) & (t <= b)
 
 
-def _rate(res):
+def sag_rate(res):
     return np.gradient(res.truth_angle_deg, res.imu.t_s)
 
 
 def _set_metrics(res) -> dict:
     s = res.truth["sets"][0]
-    q = _win(res, s["start_s"], s["end_s"])
+    q = window(res, s["start_s"], s["end_s"])
     a = np.linalg.norm(res.imu.accel_g[q], axis=1)
     f = res.imu.accel_g
     tilt = np.degrees(np.arctan2(-f[:, 2], f[:, 0]))  # straight strap: sagittal plane = x-z
     off = np.median((tilt - res.truth_angle_deg)[res.imu.t_s < 2])
     e = (tilt - res.truth_angle_deg - off)[q]
-    rate = _rate(res)
-    peaks = [np.abs(rate[_win(res, r["start_s"], r["end_s"])]).max() for r in s["rep_list"]]
+    rate = sag_rate(res)
+    peaks = [np.abs(rate[window(res, r["start_s"], r["end_s"])]).max() for r in s["rep_list"]]
     g = res.clean.gyro_dps[q]
     roms = np.array([r["rom_deg"] for r in s["rep_list"] if not r["designed_partial"]])
     # swing of the (4 Hz low-passed) accelerometer tilt relative to the true swing, per rep
@@ -49,17 +49,17 @@ def _set_metrics(res) -> dict:
     tilt_lp = np.degrees(np.arctan2(-fl[:, 2], fl[:, 0]))
     swing = []
     for r in s["rep_list"]:
-        w = _win(res, r["start_s"], r["end_s"])
+        w = window(res, r["start_s"], r["end_s"])
         swing.append(np.ptp(tilt_lp[w]) / np.ptp(res.truth_angle_deg[w]))
     starts = np.array([r["start_s"] for r in s["rep_list"]])
     return {
         "a_p1": np.percentile(a, 1), "a_p99": np.percentile(a, 99), "a_min": a.min(), "a_max": a.max(),
-        "hf_mg": 1000 * np.linalg.norm(_band_rms(res.imu.accel_g[q], RATE, 3.0)),
+        "hf_mg": 1000 * np.linalg.norm(band_rms(res.imu.accel_g[q], RATE, 3.0)),
         "tilt_rms": np.sqrt(np.mean(e**2)), "tilt_max": np.abs(e).max(),
         "peak_rate": float(np.median(peaks)),
-        "ax38": _band_rms(g, RATE, 3, 8)[0], "ax820": _band_rms(g, RATE, 8, 20)[0],
-        "fr38": _band_rms(g, RATE, 3, 8)[2], "sag3": _band_rms(g, RATE, 3, 40)[1],
-        "lat38_mg": 1000 * _band_rms(res.imu.accel_g[q], RATE, 3, 8)[1],
+        "ax38": band_rms(g, RATE, 3, 8)[0], "ax820": band_rms(g, RATE, 8, 20)[0],
+        "fr38": band_rms(g, RATE, 3, 8)[2], "sag3": band_rms(g, RATE, 3, 40)[1],
+        "lat38_mg": 1000 * band_rms(res.imu.accel_g[q], RATE, 3, 8)[1],
         "s2s": float(np.mean(np.diff(starts))) if len(starts) > 1 else np.nan,
         "rom_cv": 100 * roms.std() / roms.mean(),
         "rom": float(np.median(roms)),
@@ -116,20 +116,20 @@ def realism_table(seeds: int = 4, progress=sys.stderr) -> list[tuple[str, str, s
             {"kind": "stand", "duration_s": 3}, {"kind": "walk", "duration_s": 10},
             {"kind": "sit_stand", "duration_s": 15}]}]}, seed=s, rate_hz=RATE)
         acts = {a["kind"]: a for a in res.truth["rests"][0]["activities"]}
-        w = _win(res, acts["walk"]["start_s"], acts["walk"]["end_s"])
-        walk_peak.append(np.abs(_rate(res)[w]).max())
+        w = window(res, acts["walk"]["start_s"], acts["walk"]["end_s"])
+        walk_peak.append(np.abs(sag_rate(res)[w]).max())
         an = np.linalg.norm(res.imu.accel_g[w], axis=1)
         walk_amin.append(an.min())
         walk_amax.append(an.max())
         for c in res.truth["contacts"]:
             if c["kind"] == "heel" and acts["walk"]["start_s"] < c["t_s"] < acts["walk"]["end_s"] - 0.3:
-                ring.append(_band_rms(res.clean.gyro_dps[_win(res, c["t_s"], c["t_s"] + 0.25)], RATE, 8, 40)[0])
-        w = _win(res, acts["sit_stand"]["start_s"], acts["sit_stand"]["end_s"])
-        st_rate.append(np.abs(_rate(res)[w]).max())
+                ring.append(band_rms(res.clean.gyro_dps[window(res, c["t_s"], c["t_s"] + 0.25)], RATE, 8, 40)[0])
+        w = window(res, acts["sit_stand"]["start_s"], acts["sit_stand"]["end_s"])
+        st_rate.append(np.abs(sag_rate(res)[w]).max())
         an = np.linalg.norm(res.clean.accel_g[w], axis=1)
         st_a.append((an.min(), an.max()))
         stand = np.median(res.truth_angle_deg[res.imu.t_s < 2])
-        seat = np.median(res.truth_angle_deg[_win(res, acts["sit_stand"]["start_s"] + 3, acts["sit_stand"]["end_s"] - 3)])
+        seat = np.median(res.truth_angle_deg[window(res, acts["sit_stand"]["start_s"] + 3, acts["sit_stand"]["end_s"] - 3)])
         st_over.append(seat - stand)
         if progress:
             print(f"sim_realism: rest activities seed {s}", file=progress, flush=True)
