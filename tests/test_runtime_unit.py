@@ -320,3 +320,30 @@ print(json.dumps({"stub": "numba" not in sys.modules,
     assert stub["stub"] is True and stub["llvmlite"] is False
     assert stub["events"] == jit_events
     assert np.allclose(stub["angles"], out.tibial_angle_deg[::50], atol=1e-6)
+
+
+def test_an_explicit_calibration_is_saved_and_reused_at_the_next_start(tmp_path):
+    import json
+
+    from kotdevice.device.app import _saved_manual_mount
+    from kotdevice.device.runtime import MANUAL_MOUNT_KEY
+    from kotdevice.motion.events import MountEvent
+
+    mount = {"version": 1, "right_axis": [0.0, 0.866, -0.5], "up_stand": [0.99, 0.0, 0.14], "leg": "left"}
+
+    class MountEngine(ScriptedEngine):
+        def mount_dict(self):
+            return mount
+
+    clock = Clock()
+    rt = make(tmp_path, MountEngine(lambda t: t * 0), 1.0, clock=clock)
+    rt._handle_events([MountEvent(0.5, "initial", 30.0, "left")])
+    assert rt.store.get_meta(MANUAL_MOUNT_KEY) is None  # a learned mount is not carried over
+    rt._handle_events([MountEvent(0.7, "manual", 30.0, "left")])
+    assert json.loads(rt.store.get_meta(MANUAL_MOUNT_KEY)) == mount
+    lines = []
+    assert _saved_manual_mount(rt.store, lines.append) == mount
+    assert "saved calibration" in lines[-1]
+    rt.store.set_meta(MANUAL_MOUNT_KEY, json.dumps({**mount, "right_axis": [0, 0, 0]}))
+    assert _saved_manual_mount(rt.store, lines.append) is None
+    assert lines[-1].startswith("ignoring the saved calibration: ") and "right_axis" in lines[-1]

@@ -44,7 +44,7 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
 
         if warm_up:  # compile the engine's kernels before the sensor's FIFO starts filling
             warm_up_engine(lambda: MotionEngine(EngineSettings()))
-        engine = MotionEngine(EngineSettings(), exercise=None, mount=None)
+        engine = MotionEngine(EngineSettings(), exercise=None, mount=_saved_manual_mount(store, log))
         leg = cfg.get("", "leg")
         if leg in ("left", "right"):
             engine.set_leg(leg)
@@ -93,3 +93,24 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
             bus.close()
         store.close()
         raise
+
+
+def _saved_manual_mount(store: Store, log) -> dict | None:
+    """The last explicit calibration, if any and still valid. The engine still notices a
+    re-strapped sensor (the movement axis moves) and re-learns, so this is only a head start."""
+    import json
+
+    from kotdevice.device.runtime import MANUAL_MOUNT_KEY
+    from kotdevice.motion.mount import Mount
+
+    raw = store.get_meta(MANUAL_MOUNT_KEY)
+    if not raw:
+        return None
+    try:
+        mount = json.loads(raw)
+        Mount.from_dict(mount)  # validates; ValueError names the problem
+    except ValueError as e:
+        (log or print)(f"ignoring the saved calibration: {e}")
+        return None
+    (log or print)("using the saved calibration (from an explicit calibrate)")
+    return mount

@@ -26,6 +26,9 @@ from kotdevice.device.session import SessionManager, Topics
 from kotdevice.device.store import Store
 from kotdevice.errors import KotError
 from kotdevice.motion.events import EXERCISES, MountEvent, RepEvent, SetEvent
+
+# Store meta key of the last explicit (button / command / `kotdevice calibrate`) calibration.
+MANUAL_MOUNT_KEY = "mount_manual"
 from kotdevice.samples import Gap, ImuBlock
 
 
@@ -235,10 +238,13 @@ class Runtime:
             elif isinstance(ev, SetEvent):
                 self._publish(self.sessions.on_set(ev))
             elif isinstance(ev, MountEvent):
-                try:  # kept for diagnostics (not reused: a re-strapped sensor needs a new one)
-                    self.store.set_meta("mount", json.dumps(self.engine.mount_dict()))
-                except Exception:
-                    pass
+                try:
+                    mount_json = json.dumps(self.engine.mount_dict())
+                    self.store.set_meta("mount", mount_json)  # the latest, for diagnostics
+                    if ev.reason == "manual":  # an explicit calibration is reused at the next start
+                        self.store.set_meta(MANUAL_MOUNT_KEY, mount_json)
+                except Exception as e:
+                    self.log(f"could not save the mount calibration: {e}")
                 self.sessions.set_detected_leg(ev.leg)
                 self.log(f"mount calibrated ({ev.reason}): leg {ev.leg}, strap rotated {ev.rotation_about_shin_deg:+.0f}°")
             else:

@@ -72,6 +72,12 @@ class EngineSettings:
     # knee-to-wall test
     ktw_min_hold_s: float = 1.0
     ktw_min_angle_deg: float = 10.0  # above the standing angle
+    # In automatic (reps) mode a forward swing that holds its maximum this long is a
+    # knee-to-wall attempt - unless the next rep follows within ktw_auto_gap_s of its end
+    # (a paused squat set: counted then, its first rep reported late). Between attempts
+    # the athlete stands back and re-sets the foot; between squat reps nobody stands that long.
+    ktw_auto_hold_s: float = 1.5
+    ktw_auto_gap_s: float = 1.2
 
     def kernel_config(self) -> np.ndarray:
         c = np.zeros(K.C_SIZE)
@@ -123,6 +129,7 @@ class _OpenSet:
     index: int
     reps: list = field(default_factory=list)  # RepEvent
     roms: list = field(default_factory=list)
+    holds: list = field(default_factory=list)  # seconds each rep held its peak
     last_end_s: float = 0.0
     base_angle: float | None = None
 
@@ -154,6 +161,7 @@ class MotionEngine:
         self._last_motion_t = -1e9
         self._pending: Candidate | None = None
         self._ktw_wait: list[Extreme] = []
+        self._ktw_cand: Candidate | None = None  # auto mode: a held-max swing, undecided
         self._r_evt = self._k[K.R:K.R + 3].copy()
         self._learned = False
         self._last_walk_end_s = -math.inf
@@ -285,7 +293,8 @@ class MotionEngine:
 
     def finish(self) -> list:
         self._pending = None  # the stream ended before its hold was known: not counted
-        events = self._close_set()
+        events = self._resolve_ktw(None)
+        events.extend(self._close_set())
         for x in self._ktw_wait:  # never calibrated: report with the nominal mount
             events.extend(self._ktw_event(x))
         self._ktw_wait = []
@@ -352,6 +361,10 @@ class MotionEngine:
         out: list = []
 
         out.extend(self._resolve_pending(e))
+        kc = self._ktw_cand
+        if kc is not None and e.kind == -kc.s and e.t_last - kc.end_s >= self.settings.ktw_auto_gap_s:
+            # it stayed back at the start position: nothing followed it promptly
+            out.extend(self._resolve_ktw(None))
         out.extend(self._check_rest(e.t_conf))
         if self._mode == "knee_to_wall":
             out.extend(self._ktw_feed(e))
@@ -361,9 +374,36 @@ class MotionEngine:
             out.extend(self._on_candidate(c))
         return out
 
+    def _held_max(self, c: Candidate) -> bool:
+        """A forward maximum held like a knee-to-wall attempt (auto mode only)."""
+        if self._exercise is not None or c.s <= 0:
+            return False
+        stand = self.stand_angle_deg
+        return (c.peak.t_last - c.peak.t_first >= self.settings.ktw_auto_hold_s
+                and (stand is None or c.peak.raw - stand >= self.settings.ktw_min_angle_deg))
+
+    def _resolve_ktw(self, c: Candidate | None) -> list:
+        """Settle a held-max swing: a paused squat's first rep if ``c`` follows it promptly
+        as the next rep, else a knee-to-wall attempt."""
+        kc = self._ktw_cand
+        if kc is None:
+            return []
+        self._ktw_cand = None
+        if c is not None and c.start_s - kc.end_s < self.settings.ktw_auto_gap_s \
+                and self._kind(c) == "squat":
+            self._open = _OpenSet("squat", squat_variant(kc, self.stand_angle_deg), kc.s,
+                                  self._n_sets)
+            self._n_sets += 1
+            return [self._add_rep(self._open, kc)]
+        x = replace(kc.peak)
+        if not self._learned:
+            self._ktw_wait.append(x)
+            return []
+        return self._ktw_event(x)
+
     def _on_candidate(self, c: Candidate, held: bool | None = None) -> list:
         cs = self.settings.counting
-        out: list = []
+        out: list = self._resolve_ktw(c)
         kind = self._kind(c)
         op = self._open
         in_squat_set = (op is not None and op.exercise == "squat"
@@ -397,13 +437,17 @@ class MotionEngine:
                 return out
             typical = float(np.median(op.roms))
             if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
-                    kind is None or kind == op.exercise or self._exercise is not None):
+                    kind is None or kind == op.exercise or self._exercise is not None) and not (
+                    self._held_max(c) and c.peak.t_last - c.peak.t_first > 2.0 * max(op.holds)):
                 out.append(self._add_rep(op, c))
                 return out
             if kind is None or kind == op.exercise:
                 return out
             out.extend(self._close_set())
         if kind is None or kind == "walk":
+            return out
+        if kind == "squat" and self._held_max(c):
+            self._ktw_cand = c  # decided by what follows (see _resolve_ktw)
             return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
@@ -440,6 +484,7 @@ class MotionEngine:
 
     def _add_rep(self, op: _OpenSet, c: Candidate) -> RepEvent:
         op.roms.append(abs(c.peak.raw - c.start.v))
+        op.holds.append(c.peak.t_last - c.peak.t_first)
         op.last_end_s = c.end_s
         op.base_angle = c.end.v
         typical = float(np.median(op.roms))
@@ -476,6 +521,9 @@ class MotionEngine:
         )
 
     def _check_rest(self, t_now: float) -> list:
+        kc = self._ktw_cand
+        if kc is not None and t_now - kc.end_s > self.settings.counting.rest_gap_s["squat"]:
+            return self._resolve_ktw(None)
         op = self._open
         if op is None:
             return []
