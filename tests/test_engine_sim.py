@@ -103,3 +103,47 @@ def test_knee_to_wall_mode_reports_held_maxima():
     summary = eng.knee_to_wall_summary()
     assert summary["left"] == max(e.angle_deg for e in tests) and summary["asymmetry_deg"] is None
     assert not [e for e in ev if isinstance(e, SetEvent)]
+
+
+def test_knee_to_wall_recognised_in_automatic_mode():
+    # reps mode, nothing selected: a held forward maximum is a test attempt, not a squat
+    res = simulate_set("knee_to_wall", 3, rate_hz=100, seed=9, leg="left")
+    _, sets, _, ev = _run(res)
+    assert sets == []
+    tests = [e for e in ev if isinstance(e, KneeToWallEvent)]
+    attempts = res.truth["tests"][0]["attempts"]
+    assert len(tests) == len(attempts)
+    for e, a in zip(tests, attempts):
+        assert abs(e.angle_deg - a["angle_deg"]) < 2.5 and e.hold_s >= 1.8
+
+
+def test_paused_squats_are_still_a_set_and_first_rep_counted_late():
+    # a 2 s pause at the bottom also holds a maximum: the next rep following promptly
+    # makes it a set; its first rep is reported when that is known (not within 300 ms)
+    res = simulate_set("squat", 5, tempo="pause", rate_hz=100, seed=11)
+    _, sets, _, ev = _run(res)
+    assert [(s.exercise, len(s.reps)) for s in sets] == [("squat", 5)]
+    assert not [e for e in ev if isinstance(e, KneeToWallEvent)]
+    first, second = sets[0].reps[:2]
+    # reported promptly, or at the latest together with the second rep
+    assert first.end_s <= first.detected_s <= second.detected_s
+
+
+@pytest.mark.parametrize("exercise,variant,before,seed", [
+    ("backward_walk", "sled_drag", "strap_adjust", 12),
+    ("squat", "deep", "stand", 13),
+    ("squat", "step_down", "walk", 14),
+])
+def test_first_rep_after_a_posture_change_is_counted(exercise, variant, before, seed):
+    # the set starts straight out of another posture/activity: the rep starts where the
+    # angle really left its start (not where a slightly drifting stance was first reached)
+    spec = {"leg": "right", "mount": {"rotation_about_shin_deg": 15},
+            "items": [{"kind": "rest", "activities": [{"kind": "stand", "duration_s": 3},
+                                                       {"kind": before, "duration_s": 5}]},
+                      {"kind": "set", "exercise": exercise, "variant": variant, "reps": 6,
+                       "tempo": "quick"}]}
+    res = simulate_session(spec, seed=seed, rate_hz=100)
+    _, sets, _, _ = _run(res)
+    assert [(s.exercise, len(s.reps)) for s in sets] == [(exercise, 6)]
+    t0 = res.truth["sets"][0]["rep_list"][0]["start_s"]
+    assert abs(sets[0].reps[0].start_s - t0) < 0.5

@@ -68,7 +68,7 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     import numpy as np
 
     from kotdevice.motion.engine import run_file
-    from kotdevice.motion.events import RepEvent, SetEvent
+    from kotdevice.motion.events import KneeToWallEvent, RepEvent, SetEvent
     from kotdevice.rawcsv import iter_blocks
 
     base = csv_path.with_suffix("")
@@ -137,6 +137,20 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
             false_test += 1
         elif any(a <= mid <= b for a, b in rest_spans):
             false_rest.append(round(mid, 2))
+    # knee-to-wall attempts recognised automatically (reps mode, nothing selected)
+    ktw = [e for e in events if isinstance(e, KneeToWallEvent)]
+    attempts = [a for x in truth.get("tests", []) for a in x.get("attempts", [])]
+    found, ktw_err = 0, []
+    for a in attempts:
+        hit = [e for e in ktw if a["start_s"] - 0.5 <= e.t_s <= a["end_s"] + 0.5]
+        if hit:
+            found += 1
+            ktw_err.append(abs(hit[0].angle_deg - a["angle_deg"]))
+    out["ktw_attempts"] = len(attempts)
+    out["ktw_found"] = found
+    out["ktw_err"] = ktw_err
+    out["ktw_false"] = sum(1 for e in ktw if not any(a["start_s"] - 0.5 <= e.t_s <= a["end_s"] + 0.5
+                                                     for a in attempts))
     out["false_rest"] = false_rest
     out["reps_in_tests"] = false_test
     out["has_tests"] = bool(test_spans)
@@ -174,7 +188,12 @@ def aggregate(results: list[dict]) -> dict:
             "latency_p95": float(np.percentile(lat, 95)) if len(lat) else float("nan"),
             "latency_within_300ms": float(np.mean(lat <= 0.3)) if len(lat) else float("nan"),
             "partial_agree": part / max(1, n_rep),
-            "sessions_with_tests": int(sum(r["has_tests"] for r in results))}
+            "sessions_with_tests": int(sum(r["has_tests"] for r in results)),
+            "ktw_attempts": int(sum(r.get("ktw_attempts", 0) for r in results)),
+            "ktw_found": int(sum(r.get("ktw_found", 0) for r in results)),
+            "ktw_false": int(sum(r.get("ktw_false", 0) for r in results)),
+            "ktw_mae": float(np.mean([x for r in results for x in r.get("ktw_err", [])]))
+            if any(r.get("ktw_err") for r in results) else float("nan")}
 
 
 def format_table(s: dict, cmd: str) -> str:
@@ -196,5 +215,7 @@ def format_table(s: dict, cmd: str) -> str:
               f"({100 * s['latency_within_300ms']:.1f} % within 0.3 s) |",
               f"| partial flag agrees with the truth | {100 * s['partial_agree']:.1f} % of matched reps |",
               f"| reps counted during knee-to-wall tests (auto mode; {s['sessions_with_tests']} sessions have one) "
-              f"| {s['reps_in_tests']} |"]
+              f"| {s['reps_in_tests']} |",
+              f"| knee-to-wall attempts recognised automatically (auto mode) | {s['ktw_found']} of "
+              f"{s['ktw_attempts']} (angle MAE {s['ktw_mae']:.2f}°; {s['ktw_false']} outside a test) |"]
     return "\n".join(lines)

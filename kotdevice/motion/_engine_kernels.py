@@ -92,7 +92,12 @@ DEP_CAP = 160
 DEP_V = 88       # DEP_CAP values
 DEP_T = DEP_V + DEP_CAP  # DEP_CAP times
 DEP_Q = 0.25     # deg: values closer than this share one entry (bounds the stack)
-STATE_SIZE = DEP_T + DEP_CAP
+# the mirror image (suffix maxima, stored negated): "the last time at or above x" = when a
+# rep left its peak on the way back
+DEPX_N = DEP_T + DEP_CAP
+DEPX_V = DEPX_N + 1
+DEPX_T = DEPX_V + DEP_CAP
+STATE_SIZE = DEPX_T + DEP_CAP
 
 # ---- settings layout ---------------------------------------------------------------------
 C_W_MIN = 0          # dps: gyro (perpendicular to up) above this is "motion" for learning
@@ -145,8 +150,9 @@ E_KIND_MOUNT = 15  # rows with E_KIND == 0 are mount changes: E_HOW = 0 initial,
 E_UP = 16        # 3: up vector (sensor frame) at the extreme
 E_R = 19         # 3: the lateral axis in use when the row was written
 E_DEP_LO = 22    # max rows: the segment's starting minimum (detection angle) ...
-E_DEP = 23       # ... E_NDEP times: last time at or below lo + j/E_NDEP * (E_V - lo)
-E_NDEP = 16
+E_DEP = 23       # ... E_NDEP times: last time at or below lo + j/E_NDEP * (E_V - lo);
+                 # min rows: the same for the negated angle (last time at or above)
+E_NDEP = 32
 E_NCOL = E_DEP + E_NDEP
 
 
@@ -234,6 +240,8 @@ def _shift_angles(st, d_ang, d_fro):
         st[k] += d_fro
     for k in range(int(st[DEP_N])):
         st[DEP_V + k] += d_ang
+    for k in range(int(st[DEPX_N])):
+        st[DEPX_V + k] -= d_ang
 
 
 @njit(cache=True)
@@ -267,41 +275,44 @@ def _emit(ev, ne, kind, how, st, t_conf, h):
         hi = d * st[EXT]
         ev[ne, E_DEP_LO] = lo
         for j in range(E_NDEP):
-            ev[ne, E_DEP + j] = _dep_lookup(st, lo + (hi - lo) * j / E_NDEP)
+            ev[ne, E_DEP + j] = _dep_lookup(st, DEP_N, DEP_V, DEP_T, lo + (hi - lo) * j / E_NDEP)
     else:
-        for j in range(E_NDEP + 1):
-            ev[ne, E_DEP_LO + j] = math.nan
+        lo = -st[PREV_EXT]
+        hi = st[EXT]  # = -(the minimum)
+        ev[ne, E_DEP_LO] = st[PREV_EXT]
+        for j in range(E_NDEP):
+            ev[ne, E_DEP + j] = _dep_lookup(st, DEPX_N, DEPX_V, DEPX_T, lo + (hi - lo) * j / E_NDEP)
     return ne + 1
 
 
 @njit(cache=True, inline="always")
-def _dep_push(st, v, t):
-    n = int(st[DEP_N])
-    while n > 0 and st[DEP_V + n - 1] >= v:
+def _dep_push(st, on, ov, ot, v, t):
+    n = int(st[on])
+    while n > 0 and st[ov + n - 1] >= v:
         n -= 1
-    if n > 0 and v < st[DEP_V + n - 1] + DEP_Q:
-        st[DEP_T + n - 1] = t
+    if n > 0 and v < st[ov + n - 1] + DEP_Q:
+        st[ot + n - 1] = t
     else:
         if n >= DEP_CAP:
             # drop the oldest half (far below anything a rep will ask about)
             h = DEP_CAP // 2
             for k in range(DEP_CAP - h):
-                st[DEP_V + k] = st[DEP_V + h + k]
-                st[DEP_T + k] = st[DEP_T + h + k]
+                st[ov + k] = st[ov + h + k]
+                st[ot + k] = st[ot + h + k]
             n = DEP_CAP - h
-        st[DEP_V + n] = v
-        st[DEP_T + n] = t
+        st[ov + n] = v
+        st[ot + n] = t
         n += 1
-    st[DEP_N] = n
+    st[on] = n
 
 
 @njit(cache=True)
-def _dep_lookup(st, x):
-    """Last time the detection angle was at or below x (nan if never, as far as kept)."""
-    n = int(st[DEP_N])
+def _dep_lookup(st, on, ov, ot, x):
+    """Last time the stacked value was at or below x (nan if never, as far as kept)."""
+    n = int(st[on])
     for k in range(n - 1, -1, -1):
-        if st[DEP_V + k] <= x:
-            return st[DEP_T + k]
+        if st[ov + k] <= x:
+            return st[ot + k]
     return math.nan
 
 
@@ -555,7 +566,8 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         v = st[F2]
         fr = st[FR2]
         st[PREV_V] = v
-        _dep_push(st, v, t)
+        _dep_push(st, DEP_N, DEP_V, DEP_T, v, t)
+        _dep_push(st, DEPX_N, DEPX_V, DEPX_T, -v, t)
         if dt > 0.0:
             st[AMP] *= math.exp(-dt / cfg[C_AMP_TAU])
         amp_floor = cfg[C_H_MIN] / cfg[C_H_REL]

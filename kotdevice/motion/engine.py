@@ -66,7 +66,7 @@ class EngineSettings:
     strap_turn_min_deg: float = 5.0
     strap_turn_perp_ratio: float = 0.5
     strap_turn_max_s: float = 2.5
-    swing_memory_s: float = 4.0
+    swing_memory_s: float = 2.0
     gap_s: float = 0.25
     stand_window_s: float = 1.5  # the quiet start used as the standing reference
     # knee-to-wall test
@@ -76,8 +76,11 @@ class EngineSettings:
     # knee-to-wall attempt - unless the next rep follows within ktw_auto_gap_s of its end
     # (a paused squat set: counted then, its first rep reported late). Between attempts
     # the athlete stands back and re-sets the foot; between squat reps nobody stands that long.
-    ktw_auto_hold_s: float = 1.5
-    ktw_auto_gap_s: float = 1.2
+    ktw_auto_hold_s: float = 1.8
+    # ... and held much longer than the way there took (10-90 % of the ROM): a lunge to the
+    # wall is quick and then held; a slow rep's long bottom comes with a slow descent
+    ktw_auto_hold_vs_out: float = 1.4
+    ktw_auto_gap_s: float = 1.4
 
     def kernel_config(self) -> np.ndarray:
         c = np.zeros(K.C_SIZE)
@@ -130,6 +133,8 @@ class _OpenSet:
     reps: list = field(default_factory=list)  # RepEvent
     roms: list = field(default_factory=list)
     holds: list = field(default_factory=list)  # seconds each rep held its peak
+    gaps: list = field(default_factory=list)  # seconds between one rep's end and the next start
+    rates: list = field(default_factory=list)  # each rep's fastest sagittal rate (dps)
     last_end_s: float = 0.0
     base_angle: float | None = None
 
@@ -162,6 +167,7 @@ class MotionEngine:
         self._pending: Candidate | None = None
         self._ktw_wait: list[Extreme] = []
         self._ktw_cand: Candidate | None = None  # auto mode: a held-max swing, undecided
+        self._unused: Candidate | None = None  # the last swing that started no set
         self._r_evt = self._k[K.R:K.R + 3].copy()
         self._learned = False
         self._last_walk_end_s = -math.inf
@@ -361,10 +367,6 @@ class MotionEngine:
         out: list = []
 
         out.extend(self._resolve_pending(e))
-        kc = self._ktw_cand
-        if kc is not None and e.kind == -kc.s and e.t_last - kc.end_s >= self.settings.ktw_auto_gap_s:
-            # it stayed back at the start position: nothing followed it promptly
-            out.extend(self._resolve_ktw(None))
         out.extend(self._check_rest(e.t_conf))
         if self._mode == "knee_to_wall":
             out.extend(self._ktw_feed(e))
@@ -372,6 +374,12 @@ class MotionEngine:
         c = self._tracker.feed(e)
         if c is not None:
             out.extend(self._on_candidate(c))
+        kc = self._ktw_cand
+        if kc is not None and e.kind == -kc.s and e.t_first < kc.end_s + 0.5 \
+                and e.t_last - kc.end_s >= self.settings.ktw_auto_gap_s \
+                and abs(e.v - kc.end.v) <= 0.3 * kc.rom:
+            # it stayed back at its start position: no rep followed promptly
+            out.extend(self._resolve_ktw(None))
         return out
 
     def _held_max(self, c: Candidate) -> bool:
@@ -379,7 +387,10 @@ class MotionEngine:
         if self._exercise is not None or c.s <= 0:
             return False
         stand = self.stand_angle_deg
-        return (c.peak.t_last - c.peak.t_first >= self.settings.ktw_auto_hold_s
+        hold = c.peak_hold_s
+        mid = c.mid_out_s()
+        return (hold >= self.settings.ktw_auto_hold_s
+                and (mid is None or hold >= self.settings.ktw_auto_hold_vs_out * mid)
                 and (stand is None or c.peak.raw - stand >= self.settings.ktw_min_angle_deg))
 
     def _resolve_ktw(self, c: Candidate | None) -> list:
@@ -389,13 +400,18 @@ class MotionEngine:
         if kc is None:
             return []
         self._ktw_cand = None
-        if c is not None and c.start_s - kc.end_s < self.settings.ktw_auto_gap_s \
+        if c is not None and c.start.t_last - kc.end_s < self.settings.ktw_auto_gap_s \
                 and self._kind(c) == "squat":
             self._open = _OpenSet("squat", squat_variant(kc, self.stand_angle_deg), kc.s,
                                   self._n_sets)
             self._n_sets += 1
-            return [self._add_rep(self._open, kc)]
+            rep = self._add_rep(self._open, kc)
+            # reported now, not when it ended: say so
+            rep = replace(rep, detected_s=round(max(rep.detected_s, c.detected_s), 3))
+            self._open.reps[-1] = rep
+            return [rep]
         x = replace(kc.peak)
+        x.t_first = x.t_last - kc.peak_hold_s  # the whole hold (see Candidate.peak_hold_s)
         if not self._learned:
             self._ktw_wait.append(x)
             return []
@@ -436,15 +452,18 @@ class MotionEngine:
                 out.extend(self._close_set())
                 return out
             typical = float(np.median(op.roms))
+            # a maximum held far longer than this set's reps held theirs: a test, not a rep
+            ktw_like = self._held_max(c) and c.peak_hold_s > 2.0 * max(op.holds)
             if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
-                    kind is None or kind == op.exercise or self._exercise is not None) and not (
-                    self._held_max(c) and c.peak.t_last - c.peak.t_first > 2.0 * max(op.holds)):
+                    kind is None or kind == op.exercise or self._exercise is not None) \
+                    and not ktw_like and self._in_rhythm(op, c, typical):
                 out.append(self._add_rep(op, c))
                 return out
-            if kind is None or kind == op.exercise:
+            if (kind is None or kind == op.exercise) and not ktw_like:
                 return out
             out.extend(self._close_set())
         if kind is None or kind == "walk":
+            self._unused = c if kind is None else None
             return out
         if kind == "squat" and self._held_max(c):
             self._ktw_cand = c  # decided by what follows (see _resolve_ktw)
@@ -452,8 +471,36 @@ class MotionEngine:
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
         self._n_sets += 1
+        r, self._unused = self._unused, None
+        if r is not None and kind in ("squat", "tib_raise") and r.s == c.s \
+                and 0.0 <= c.start_s - r.end_s <= cs.first_rep_lookback_s \
+                and fits_set(r, kind, c.s, c.rom, cs, c.start.v):
+            # The swing just before, from the same start position, was this set's first rep
+            # (a partial one, too shallow to start a set on its own): count it now that the
+            # set is known - reported late, together with the second rep.
+            rep = self._add_rep(self._open, r)
+            rep = replace(rep, detected_s=round(max(rep.detected_s, c.detected_s), 3))
+            self._open.reps[-1] = rep
+            out.append(rep)
         out.append(self._add_rep(self._open, c))
         return out
+
+    def _in_rhythm(self, op: _OpenSet, c: Candidate, typical: float) -> bool:
+        """Reps of a set look alike in time: a peak held far longer than any rep held
+        its peak is a posture, and a shallow (partial-sized) swing counts only in the set's
+        rhythm - after a pause longer than the set's usual one it is fidgeting in the rest."""
+        cs = self.settings.counting
+        if c.peak_hold_s > cs.set_hold_factor * max(op.holds) + cs.set_hold_slack_s:
+            return False
+        # ... and in speed: a stride-fast swing after slow reps is walking off
+        if max(c.rpos, c.rneg) > cs.set_rate_factor * max(op.rates) + cs.set_rate_slack_dps:
+            return False
+        if c.rom < cs.partial_frac * typical:
+            gaps = op.gaps or [cs.set_gap_default_s]
+            if c.start_s - op.last_end_s > max(cs.set_gap_min_s,
+                                               cs.set_gap_factor * float(np.median(gaps))):
+                return False
+        return True
 
     def _gait_like(self, c: Candidate) -> bool:
         cs = self.settings.counting
@@ -483,8 +530,11 @@ class MotionEngine:
         return None
 
     def _add_rep(self, op: _OpenSet, c: Candidate) -> RepEvent:
+        if op.reps:
+            op.gaps.append(max(0.0, c.start_s - op.last_end_s))
         op.roms.append(abs(c.peak.raw - c.start.v))
-        op.holds.append(c.peak.t_last - c.peak.t_first)
+        op.holds.append(c.peak_hold_s)
+        op.rates.append(max(c.rpos, c.rneg))
         op.last_end_s = c.end_s
         op.base_angle = c.end.v
         typical = float(np.median(op.roms))
@@ -521,15 +571,16 @@ class MotionEngine:
         )
 
     def _check_rest(self, t_now: float) -> list:
+        out: list = []
         kc = self._ktw_cand
         if kc is not None and t_now - kc.end_s > self.settings.counting.rest_gap_s["squat"]:
-            return self._resolve_ktw(None)
+            out = self._resolve_ktw(None)
         op = self._open
         if op is None:
-            return []
+            return out
         if t_now - op.last_end_s > self.settings.counting.rest_gap_s.get(op.exercise, 8.0):
-            return self._close_set()
-        return []
+            out.extend(self._close_set())
+        return out
 
     def _close_set(self) -> list:
         op = self._open
@@ -565,7 +616,7 @@ class MotionEngine:
             return self._ktw_event(held)
         return []
 
-    def _ktw_event(self, x: Extreme) -> list:
+    def _ktw_event(self, x: Extreme, hold_s: float | None = None) -> list:
         stand = self.stand_angle_deg or 0.0
         if x.raw - stand < self.settings.ktw_min_angle_deg:
             return []
@@ -573,7 +624,8 @@ class MotionEngine:
         ang = round(float(x.raw), 2)
         prev = self._ktw.get(leg)
         self._ktw[leg] = ang if prev is None else max(prev, ang)
-        return [KneeToWallEvent(round(x.t_last, 3), leg, ang, round(x.t_last - x.t_first, 3))]
+        hold = x.t_last - x.t_first if hold_s is None else hold_s
+        return [KneeToWallEvent(round(x.t_last, 3), leg, ang, round(hold, 3))]
 
     def _update_state(self, t: float, ang: float, fro: float) -> None:
         st = self._state

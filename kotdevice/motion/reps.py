@@ -50,13 +50,17 @@ class Extreme:
         new = tibial_angle_deg(np.asarray(self.up), np.asarray(right_axis))
         dv = new - self.raw
         self.v += dv
-        self.dep_lo += dv
-        self.dep_hi += dv
+        sg = 1.0 if self.kind > 0 else -1.0  # min rows keep their table negated
+        self.dep_lo += sg * dv
+        self.dep_hi += sg * dv
         self.raw = new
 
     def departure(self, x: float) -> float:
-        """Last time (before this max) the angle was at or below x, to the table's
-        resolution (rounded down to a level at or below x); nan if unknown."""
+        """Max rows: last time (before this max) the angle was at or below x; min rows:
+        last time before this min it was at or above x. To the table's resolution (rounded
+        to a level on the safe side of x); nan if unknown."""
+        if self.kind < 0:
+            x = -x
         n = len(self.dep)
         span = self.dep_hi - self.dep_lo
         if n == 0 or not (span > 0.0) or x < self.dep_lo:
@@ -72,8 +76,9 @@ class Extreme:
             float(row[K.E_RAW]), float(row[K.E_FRONT]), float(row[K.E_RPOS]),
             float(row[K.E_RNEG]), float(row[K.E_ACC]), float(row[K.E_FMAX]), float(row[K.E_FMIN]),
             (float(row[K.E_UP]), float(row[K.E_UP + 1]), float(row[K.E_UP + 2])),
-            float(row[K.E_DEP_LO]), float(row[K.E_V]),
-            tuple(float(x) for x in row[K.E_DEP:K.E_DEP + K.E_NDEP]) if row[K.E_KIND] > 0 else (),
+            float(row[K.E_DEP_LO]) * (1.0 if row[K.E_KIND] > 0 else -1.0),
+            float(row[K.E_V]) * (1.0 if row[K.E_KIND] > 0 else -1.0),
+            tuple(float(x) for x in row[K.E_DEP:K.E_DEP + K.E_NDEP]) if row[K.E_KIND] != 0 else (),
         )
 
 
@@ -109,6 +114,23 @@ class Candidate:
 
     def __post_init__(self):
         self.dep_s = _departure(self.start, self.peak, self.s)
+
+    @property
+    def peak_hold_s(self) -> float:
+        """How long the peak was held: from reaching within 3.5 % of the ROM (at least 0.5 deg)
+        of it to leaving its hold band - a trembling, creeping hold counts whole."""
+        p = self.peak
+        t0, t1 = p.t_first, p.t_last
+        band = max(0.5, 0.035 * self.rom)
+        if self.s > 0 and p.dep:
+            ta = p.departure(p.v - band)
+            if self.start.t_first <= ta < t0:
+                t0 = ta
+        if self.s > 0 and self.end.dep:
+            tb = self.end.departure(p.v - band)
+            if t1 < tb <= self.end.t_first:
+                t1 = tb
+        return t1 - t0
 
     def mid_out_s(self) -> float | None:
         """Seconds the way out took from 10 % to 90 % of the ROM (None if unknown)."""
@@ -352,7 +374,8 @@ class CountSettings:
     squat_max_s: float = 8.0  # slow tempo reps with a pause (3-1-2 s, fatigued) stay below
     max_peaks_first: int = 2  # a set's first rep is one swing (a wobble at most), not a medley
     squat_min_s: float = 0.7
-    tib_min_rom_deg: float = 1.0
+    tib_min_rom_deg: float = 1.5  # to start a set (a shallower first raise is counted
+    # retroactively when the next one starts the set)
     tib_max_rom_deg: float = 10.0
     tib_lean_back_deg: float = 7.0  # base at least this far behind the standing angle
     tib_max_s: float = 6.0
@@ -378,6 +401,17 @@ class CountSettings:
     in_set_min_frac: float = 0.25  # in a set, reps down to this share of the typical ROM count
     in_set_max_frac: float = 3.0
     partial_frac: float = 0.75
+    # a set's rhythm (see MotionEngine._in_rhythm)
+    set_hold_factor: float = 2.0
+    set_hold_slack_s: float = 1.0
+    set_gap_factor: float = 2.5
+    set_gap_min_s: float = 1.5
+    set_gap_default_s: float = 1.0
+    set_rate_factor: float = 2.0
+    set_rate_slack_dps: float = 20.0
+    # a swing ending at most this long before a set's first rep, from the same start, is
+    # counted as the set's (partial) first rep once the set is known
+    first_rep_lookback_s: float = 1.5
     rest_gap_s: dict = field(default_factory=lambda: {"squat": 8.0, "tib_raise": 6.0,
                                                       "backward_walk": 4.0})
 
