@@ -78,3 +78,62 @@ def test_classify_by_physics():
     assert classify(_cand(4, 1.5, 10, 8, start=5), stand, cs) is None
     # a knee bounce shallower than any rep
     assert classify(_cand(5, 0.6, 30, 30, start=5), stand, cs) is None
+
+
+def test_a_slow_rep_that_settles_part_way_back_is_still_a_rep():
+    # raise 0 -> 2 deg, come back and settle at 1.1 (held 0.7 s: looks like a new start),
+    # then creep on back to -0.1: the given-up swing is completed, not lost
+    tr = SwingTracker(1)
+    seq = [ext(-1, 1, 0.0, 0.0, t_first=-1.0, t_last=0.0), ext(1, 1, 0.8, 2.0),
+           ext(-1, 1, 2.0, 1.1, t_first=2.0, t_last=2.7), ext(-1, 1, 3.0, -0.1)]
+    (c,) = feed_all(tr, seq)
+    assert c.start.v == 0.0 and c.peak.v == 2.0 and c.end.v == -0.1
+
+
+def test_a_rep_after_a_posture_change_starts_at_the_last_valley():
+    # stand at 0, step into a stance at 12 (a bump up to 15 on the way), then a 40 deg swing
+    # that comes back to the stance: the rep is the swing from the stance, not from standing
+    tr = SwingTracker(1)
+    seq = [ext(-1, 1, 0.0, 0.0), ext(1, 0, 1.0, 15.0), ext(-1, 0, 1.5, 12.0, rpos=0.0),
+           ext(1, 0, 2.0, 52.0, rpos=150.0), ext(-1, 1, 2.6, 12.5, rneg=90.0)]
+    (c,) = feed_all(tr, seq)
+    assert c.start.v == 12.0 and c.rom == pytest.approx(40.0) and c.n_peaks == 1
+    assert c.rpos == 150.0 and c.rneg == 90.0
+
+
+def test_departure_table_gives_when_the_rep_really_left_its_start():
+    # a stance reached at t=1 s drifts within 1 deg until t=5 s, then a 30 deg rep: the
+    # rep starts at ~5 s (5 % of its ROM), not when the stance was reached
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+    from kotdevice.motion._synth import imu_from_angles, rep_profile
+
+    rate = 100.0
+    t = np.arange(0.0, 14.0, 1.0 / rate)
+    theta, _ = rep_profile(t, [5.0, 7.5, 10.0], [30.0, 30.0, 30.0])
+    theta += np.where(t < 5.0, 0.8 * np.clip(t - 2.0, 0.0, 1.0), 0.8)  # a slight drift first
+    blk, _, _ = imu_from_angles(t, theta, seed=1)
+    eng = MotionEngine(mount={"right_axis": [0.0, 1.0, 0.0]})
+    ev = eng.process(blk).events + eng.finish()
+    sets = [e for e in ev if type(e).__name__ == "SetEvent"]
+    assert len(sets) == 1 and len(sets[0].reps) == 3
+    assert abs(sets[0].reps[0].start_s - 5.0) < 0.3
+
+
+def test_partial_in_the_sets_rhythm_counts_but_a_bounce_in_the_rest_does_not():
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+    from kotdevice.motion._synth import imu_from_angles, rep_profile
+
+    t = np.arange(0.0, 30.0, 0.01)
+    starts = [3.0, 5.2, 7.4, 9.6, 11.8, 16.0]
+    amps = [30.0, 30.0, 30.0, 30.0, 10.0, 9.0]  # a partial rep in rhythm, then a knee bounce
+    theta, _ = rep_profile(t, starts, amps)
+    blk, _, _ = imu_from_angles(t, theta, seed=2)
+    eng = MotionEngine(mount={"right_axis": [0.0, 1.0, 0.0]})
+    ev = eng.process(blk).events + eng.finish()
+    (s,) = [e for e in ev if type(e).__name__ == "SetEvent"]
+    assert len(s.reps) == 5
+    assert [r.partial for r in s.reps] == [False, False, False, False, True]

@@ -134,7 +134,7 @@ class _OpenSet:
     roms: list = field(default_factory=list)
     holds: list = field(default_factory=list)  # seconds each rep held its peak
     gaps: list = field(default_factory=list)  # seconds between one rep's end and the next start
-    rates: list = field(default_factory=list)  # each rep's fastest sagittal rate (dps)
+    rates: list = field(default_factory=list)  # each rep's fastest rate / its ROM (1/s)
     last_end_s: float = 0.0
     base_angle: float | None = None
 
@@ -492,8 +492,9 @@ class MotionEngine:
         cs = self.settings.counting
         if c.peak_hold_s > cs.set_hold_factor * max(op.holds) + cs.set_hold_slack_s:
             return False
-        # ... and in speed: a stride-fast swing after slow reps is walking off
-        if max(c.rpos, c.rneg) > cs.set_rate_factor * max(op.rates) + cs.set_rate_slack_dps:
+        # ... and in pace (fastest rate per degree of ROM, 1/s): a stride-fast swing after
+        # slow reps is walking off
+        if max(c.rpos, c.rneg) / max(c.rom, 1.0) > cs.set_pace_factor * max(op.rates):
             return False
         if c.rom < cs.partial_frac * typical:
             gaps = op.gaps or [cs.set_gap_default_s]
@@ -534,7 +535,7 @@ class MotionEngine:
             op.gaps.append(max(0.0, c.start_s - op.last_end_s))
         op.roms.append(abs(c.peak.raw - c.start.v))
         op.holds.append(c.peak_hold_s)
-        op.rates.append(max(c.rpos, c.rneg))
+        op.rates.append(max(c.rpos, c.rneg) / max(c.rom, 1.0))
         op.last_end_s = c.end_s
         op.base_angle = c.end.v
         typical = float(np.median(op.roms))

@@ -407,8 +407,7 @@ class CountSettings:
     set_gap_factor: float = 2.5
     set_gap_min_s: float = 1.5
     set_gap_default_s: float = 1.0
-    set_rate_factor: float = 2.0
-    set_rate_slack_dps: float = 20.0
+    set_pace_factor: float = 2.0
     # a swing ending at most this long before a set's first rep, from the same start, is
     # counted as the set's (partial) first rep once the set is known
     first_rep_lookback_s: float = 1.5
