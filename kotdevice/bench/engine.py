@@ -168,8 +168,11 @@ def _memory(args, res) -> None:
                 for k in range(copies):
                     w.write(ImuBlock(blk.t_s + k * period, blk.accel_g, blk.gyro_dps))
             cmd = [sys.executable, "-c",
-                   "import resource,sys;from kotdevice.cli import main;rc=main(sys.argv[1:]);"
-                   "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,file=sys.stderr);sys.exit(rc)",
+                   # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so it would
+                   # report this (much larger) benchmark process instead of the replay.
+                   "import re,sys;from kotdevice.cli import main;rc=main(sys.argv[1:]);"
+                   "print(re.search(r'VmHWM:\\s+(\\d+)',open('/proc/self/status').read()).group(1),"
+                   "file=sys.stderr);sys.exit(rc)",
                    "replay", str(path), "--json"]
             t0 = time.perf_counter()
             p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
