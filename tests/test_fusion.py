@@ -1,14 +1,13 @@
 """Tests of the tilt fusion core (kotdevice.motion.fusion)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from kotdevice.bench.tilt import default_broad_dir
 from kotdevice.motion.fusion import FusionSettings, TiltFusion
 
-BROAD = Path("/work/shared/data/broad")
+BROAD = default_broad_dir()
 
 
 def rodrigues(v, axis, angle_rad):
@@ -237,7 +236,8 @@ def _broad_segment(trial="t10", seconds=60.0):
     from kotdevice.samples import ImuBlock
 
     if not (BROAD / f"{trial}.csv").exists():
-        pytest.skip("BROAD data not available")
+        pytest.fail(f"BROAD data not found at {BROAD}: the project's shared/ belongs beside the "
+                    "checkout (or set KOTDEVICE_BROAD_DIR)")
     blocks = []
     n = 0
     for b in iter_blocks(BROAD / f"{trial}.csv", block_size=4096):

@@ -12,7 +12,21 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_DATA = "/work/shared/data/broad"
+
+
+def default_broad_dir() -> Path:
+    """The BROAD trials of the project's shared data: $KOTDEVICE_BROAD_DIR, else
+    ``shared/data/broad`` beside the checkout (where the project keeps it)."""
+    import os
+
+    env = os.environ.get("KOTDEVICE_BROAD_DIR")
+    if env:
+        return Path(env)
+    beside = Path(__file__).resolve().parents[3] / "shared" / "data" / "broad"
+    return beside if beside.is_dir() else Path("/work/shared/data/broad")
+
+
+DEFAULT_DATA = str(default_broad_dir())
 REJECTION_TIMEOUT = 5.0  # imufusion 1.3: seconds (with sample_rate set)
 G_MS2 = 9.81  # only to convert g -> m/s^2 for VQF; the direction is what matters
 
