@@ -317,6 +317,24 @@ def _dep_lookup(st, on, ov, ot, x):
 
 
 @njit(cache=True)
+def _start_extremum(st, d, v, t, ang, fro, ux, uy, uz):
+    """Begin tracking the next turning point, heading in direction d from value v."""
+    st[EXT] = d * v
+    st[EXT_REF] = d * v
+    st[EXT_T] = t
+    st[T_LAST] = t
+    st[RAW_EXT] = d * ang
+    st[FRONT_EXT] = fro
+    st[EXT_UP] = ux
+    st[EXT_UP + 1] = uy
+    st[EXT_UP + 2] = uz
+    st[SET_REF] = v
+    st[SET_START] = t
+    st[SETTLED] = 0.0
+    st[HELD] = 0.0
+
+
+@njit(cache=True)
 def _reset_seg(st, fr):
     st[SEG_RPOS] = 0.0
     st[SEG_RNEG] = 0.0
@@ -665,19 +683,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                     st[PREV_EXT] = st[MAX_V]
                     st[DIR] = -1.0
                 d = st[DIR]
-                st[EXT] = d * v
-                st[EXT_REF] = d * v
-                st[EXT_T] = t
-                st[T_LAST] = t
-                st[RAW_EXT] = d * ang
-                st[FRONT_EXT] = fro
-                st[EXT_UP] = ux
-                st[EXT_UP + 1] = uy
-                st[EXT_UP + 2] = uz
-                st[SET_REF] = v
-                st[SET_START] = t
-                st[SETTLED] = 0.0
-                st[HELD] = 0.0
+                _start_extremum(st, d, v, t, ang, fro, ux, uy, uz)
                 _reset_seg(st, fr)
             continue
 
@@ -726,17 +732,5 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[PREV_EXT] = d * st[EXT]
             d = -d
             st[DIR] = d
-            st[EXT] = d * v
-            st[EXT_REF] = d * v
-            st[EXT_T] = t
-            st[T_LAST] = t
-            st[RAW_EXT] = d * ang
-            st[FRONT_EXT] = fro
-            st[EXT_UP] = ux
-            st[EXT_UP + 1] = uy
-            st[EXT_UP + 2] = uz
-            st[SET_REF] = v
-            st[SET_START] = t
-            st[SETTLED] = 0.0
-            st[HELD] = 0.0
+            _start_extremum(st, d, v, t, ang, fro, ux, uy, uz)
     return ne
