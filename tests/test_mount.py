@@ -47,7 +47,11 @@ def test_mount_json_round_trip_and_validation(tmp_path):
     d = load_mount(p)
     back = Mount.from_dict(d)
     assert back.leg == "left" and back.source == "saved"
-    np.testing.assert_allclose(np.linalg.norm(back.right_axis), 1.0)
+    # the directions survive (normalised; JSON keeps 6 decimals)
+    r, up = np.array(m.right_axis), np.array(m.up_stand)
+    np.testing.assert_allclose(back.right_axis, r / np.linalg.norm(r), atol=2e-6)
+    np.testing.assert_allclose(back.up_stand, up / np.linalg.norm(up), atol=2e-6)
+    assert back.rotation_about_shin_deg == pytest.approx(m.rotation_about_shin_deg, abs=1e-4)
     for bad, msg in [({"right_axis": [0, 0, 0]}, "zero"), ({"right_axis": "x"}, "3"),
                      ({"right_axis": [0, 1, 0], "leg": "middle"}, "leg"),
                      ({"right_axis": [0, 1, 0], "version": 9}, "version"), ([1, 2], "object")]:

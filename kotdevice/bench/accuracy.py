@@ -68,7 +68,7 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     import numpy as np
 
     from kotdevice.motion.engine import run_file
-    from kotdevice.motion.events import KneeToWallEvent, RepEvent, SetEvent
+    from kotdevice.motion.events import KneeToWallEvent, SetEvent
     from kotdevice.rawcsv import iter_blocks
 
     base = csv_path.with_suffix("")

@@ -8,7 +8,6 @@ peak RSS is compared with a 5-minute one: streaming keeps it flat.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -73,20 +72,11 @@ def run(args) -> int:
 
     dt = float(np.median(np.diff(t)))
     try:
-        import imufusion
+        from kotdevice.bench.tilt import imufusion_ahrs  # imufusion absent -> row skipped
 
         def imuf_run():
-            ahrs = imufusion.Ahrs()
-            st = imufusion.AhrsSettings()
-            # every setting explicit (defaults changed between 1.2 and 1.3)
-            st.convention = imufusion.CONVENTION_NWU
-            st.gain = 0.5
-            st.gyroscope_range = 2000.0
-            st.acceleration_rejection = 10.0
-            st.magnetic_rejection = 0.0
-            st.rejection_timeout = int(5.0 / dt)
-            st.sample_rate = int(round(1.0 / dt))
-            ahrs.set_settings(st)
+            # same settings as the tilt bench (imufusion 1.3: rejection_timeout in seconds)
+            ahrs = imufusion_ahrs(1.0 / dt)
             ahrs.set_sample_period(dt)
             for i in range(n):
                 ahrs.update_no_magnetometer(gyr[i], acc[i])
@@ -149,8 +139,6 @@ def run(args) -> int:
 
 def _memory(args, res) -> None:
     """Peak RSS of `kotdevice replay` on a short and a long file (child processes)."""
-    import resource
-
     import numpy as np
 
     from kotdevice.rawcsv import CsvWriter
@@ -175,7 +163,7 @@ def _memory(args, res) -> None:
                    "file=sys.stderr);sys.exit(rc)",
                    "replay", str(path), "--json"]
             t0 = time.perf_counter()
-            p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+            p = subprocess.run(cmd, capture_output=True, text=True)
             el = time.perf_counter() - t0
             if p.returncode != 0:
                 print(f"bench engine: replay failed: {p.stderr.strip()[-300:]}", file=sys.stderr)

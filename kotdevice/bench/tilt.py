@@ -113,12 +113,11 @@ def run_vqf(block):
     return _up_from_quat(out["quat6D"])
 
 
-def run_imufusion(block):
-    """x-io Fusion with the settings of the data README (rejection 10 deg, timeout 5 s)."""
+def imufusion_ahrs(fs_hz: float):
+    """x-io Fusion Ahrs with the settings of the data README (rejection 10 deg, timeout 5 s);
+    every setting explicit (defaults changed between imufusion 1.2 and 1.3)."""
     import imufusion
-    import numpy as np
 
-    fs = _rate_hz(block.t_s)
     ahrs = imufusion.Ahrs()
     s = imufusion.AhrsSettings()
     s.convention = imufusion.CONVENTION_NWU
@@ -127,8 +126,17 @@ def run_imufusion(block):
     s.acceleration_rejection = 10.0
     s.magnetic_rejection = 0.0
     s.rejection_timeout = REJECTION_TIMEOUT
-    s.sample_rate = fs
+    s.sample_rate = fs_hz
     ahrs.set_settings(s)
+    return ahrs
+
+
+def run_imufusion(block):
+    """x-io Fusion (see imufusion_ahrs), up vector per sample."""
+    import numpy as np
+
+    fs = _rate_hz(block.t_s)
+    ahrs = imufusion_ahrs(fs)
     t = block.t_s
     q = np.empty((len(t), 4))
     prev = t[0] - 1.0 / fs

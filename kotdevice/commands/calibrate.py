@@ -31,6 +31,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _save_out(path, mount_dict: dict) -> None:
+    from kotdevice.errors import KotError
+    from kotdevice.motion.mount import save_mount
+
+    try:
+        save_mount(path, mount_dict)
+    except OSError as e:
+        raise KotError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
 def run(args) -> int:
     if args.file is None:
         return run_live(args)
@@ -40,7 +50,6 @@ def run(args) -> int:
         raise KotError("calibrate FILE.csv needs --out MOUNT.json")
     from kotdevice.motion.engine import MotionEngine
     from kotdevice.motion.events import MountEvent
-    from kotdevice.motion.mount import save_mount
     from kotdevice.rawcsv import iter_blocks
 
     print("calibrate: expecting >= 2 s of quiet standing, then the knee moving forward over "
@@ -59,10 +68,7 @@ def run(args) -> int:
     if eng.stand_angle_deg is None:
         raise KotError(f"{args.file}: the recording is too short for the quiet-standing reference")
     d = eng.mount_dict()
-    try:
-        save_mount(args.out, d)
-    except OSError as e:
-        raise KotError(f"{args.out}: cannot write: {e.strerror or e}") from None
+    _save_out(args.out, d)
     print(f"calibrate: strap turned {d['rotation_about_shin_deg']:+.1f} deg about the shin, "
           f"standing tibial angle {d.get('stand_angle_deg', float('nan')):.1f} deg; saved {args.out}",
           file=sys.stderr)
@@ -79,7 +85,6 @@ def run_live(args) -> int:
     from kotdevice.errors import KotError
     from kotdevice.motion.engine import MotionEngine
     from kotdevice.motion.events import MountEvent
-    from kotdevice.motion.mount import save_mount
     from kotdevice.sensor import SimClock, iter_blocks, make_sim_bus, open_real_bus, open_sensor
 
     if args.seconds <= 0:
@@ -129,9 +134,6 @@ def run_live(args) -> int:
     say(f"done: strap turned {d['rotation_about_shin_deg']:+.1f} deg about the shin; saved in "
         f"{cfg.get('store', 'path')} (used by `kotdevice run` from its next start)")
     if args.out:
-        try:
-            save_mount(args.out, d)
-        except OSError as e:
-            raise KotError(f"{args.out}: cannot write: {e.strerror or e}") from None
+        _save_out(args.out, d)
     sys.stdout.write(json.dumps(d) + "\n")
     return 0

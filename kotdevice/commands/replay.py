@@ -5,6 +5,7 @@ streamed in blocks, so memory stays bounded however long the recording is.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -24,14 +25,8 @@ def register(sub) -> None:
                    help="knee_to_wall: report held lunge maxima instead of counting reps")
     p.add_argument("--leg", choices=("left", "right"), help="which leg wears the sensor (for reports)")
     p.add_argument("--plot", metavar="FILE.png", help="draw the angle trace with reps and sets marked")
-    p.add_argument("--block", type=int, default=256, help=argparse_hidden())
+    p.add_argument("--block", type=int, default=256, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def run(args) -> int:
@@ -140,7 +135,7 @@ class _PlotTrace:
         for s in sets:
             c = colors.get(s.exercise, "tab:gray")
             ax.axvspan(s.start_s, s.end_s, color=c, alpha=0.12)
-            ax.text(s.start_s, ax.get_ylim()[1] if False else max(self.a or [0]) + 2,
+            ax.text(s.start_s, max(self.a or [0]) + 2,
                     f"{s.exercise} x{len(s.reps)}", color=c, fontsize=8, va="bottom")
             for r in s.reps:
                 ax.plot([r.start_s, r.end_s], [r.peak_angle_deg - r.rom_deg] * 2, color=c, lw=2)

@@ -146,7 +146,8 @@ E_ACC = 11
 E_FMAX = 12
 E_FMIN = 13
 E_H = 14         # hysteresis in force
-E_KIND_MOUNT = 15  # rows with E_KIND == 0 are mount changes: E_HOW = 0 initial, 1 readjusted
+# (column 15 is free.) Rows with E_KIND == 0 are mount changes (_emit_mount): E_HOW = 0
+# learned, 1 re-learned after a re-adjustment, 2 strap turned about the shin (E_H = the turn)
 E_UP = 16        # 3: up vector (sensor frame) at the extreme
 E_R = 19         # 3: the lateral axis in use when the row was written
 E_DEP_LO = 22    # max rows: the segment's starting minimum (detection angle) ...
@@ -171,6 +172,17 @@ def _sym_mul(S, o, x, y, z):
     return (S[o] * x + S[o + 1] * y + S[o + 2] * z,
             S[o + 1] * x + S[o + 3] * y + S[o + 4] * z,
             S[o + 2] * x + S[o + 4] * y + S[o + 5] * z)
+
+
+@njit(cache=True, inline="always")
+def _scatter_add(S, o, x, y, z, w):
+    """Add w * v v^T to the symmetric 3x3 stored at o as (xx, xy, xz, yy, yz, zz)."""
+    S[o] += x * x * w
+    S[o + 1] += x * y * w
+    S[o + 2] += x * z * w
+    S[o + 3] += y * y * w
+    S[o + 4] += y * z * w
+    S[o + 5] += z * z * w
 
 
 @njit(cache=True)
@@ -206,20 +218,37 @@ def _adopt(st, po, ux, uy, uz):
 
 
 @njit(cache=True, inline="always")
-def _proj(ux, uy, uz, rx, ry, rz):
-    """(tibial, frontal) angle in degrees of up u for the lateral axis r (sensor frame)."""
-    ru = rx * ux + ry * uy + rz * uz
-    hx = rx - ru * ux
-    hy = ry - ru * uy
-    hz = rz - ru * uz
+def _perp(vx, vy, vz, ux, uy, uz):
+    """v minus its component along the unit vector u."""
+    vu = vx * ux + vy * uy + vz * uz
+    return vx - vu * ux, vy - vu * uy, vz - vu * uz
+
+
+@njit(cache=True, inline="always")
+def _unit_perp(rx, ry, rz, ux, uy, uz):
+    """r perpendicular to up u, normalised; ok is False when r is (nearly) along u."""
+    hx, hy, hz = _perp(rx, ry, rz, ux, uy, uz)
     hn = math.sqrt(hx * hx + hy * hy + hz * hz)
     if hn < 1e-9:
-        return math.nan, math.nan
-    hx /= hn
-    hy /= hn
-    hz /= hn
+        return 0.0, 0.0, 0.0, False
+    return hx / hn, hy / hn, hz / hn, True
+
+
+@njit(cache=True, inline="always")
+def _angles(ux, uy, uz, hx, hy, hz):
+    """(tibial, frontal) angle in degrees of up u for the unit horizontal lateral axis h."""
+    # forward = up x right; its X component is x_s . forward
     fx = uy * hz - uz * hy
     return math.atan2(fx, ux) * RAD2DEG, math.atan2(hx, ux) * RAD2DEG
+
+
+@njit(cache=True, inline="always")
+def _proj(ux, uy, uz, rx, ry, rz):
+    """(tibial, frontal) angle in degrees of up u for the lateral axis r (sensor frame)."""
+    hx, hy, hz, ok = _unit_perp(rx, ry, rz, ux, uy, uz)
+    if not ok:
+        return math.nan, math.nan
+    return _angles(ux, uy, uz, hx, hy, hz)
 
 
 @njit(cache=True)
@@ -282,6 +311,22 @@ def _emit(ev, ne, kind, how, st, t_conf, h):
         ev[ne, E_DEP_LO] = st[PREV_EXT]
         for j in range(E_NDEP):
             ev[ne, E_DEP + j] = _dep_lookup(st, DEPX_N, DEPX_V, DEPX_T, lo + (hi - lo) * j / E_NDEP)
+    return ne + 1
+
+
+@njit(cache=True)
+def _emit_mount(ev, ne, how, st, t, turn_deg):
+    """Mount-change row (E_KIND 0): the new lateral axis R in E_V/E_RAW/E_FRONT."""
+    if ne >= ev.shape[0]:
+        return ne
+    ev[ne, :] = 0.0
+    ev[ne, E_HOW] = how
+    ev[ne, E_H] = turn_deg
+    ev[ne, E_T] = t
+    ev[ne, E_TCONF] = t
+    ev[ne, E_V] = st[R]
+    ev[ne, E_RAW] = st[R + 1]
+    ev[ne, E_FRONT] = st[R + 2]
     return ne + 1
 
 
@@ -383,10 +428,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         r0x = st[R]
         r0y = st[R + 1]
         r0z = st[R + 2]
-        wu = wx * ux + wy * uy + wz * uz
-        px = wx - wu * ux
-        py = wy - wu * uy
-        pz = wz - wu * uz
+        px, py, pz = _perp(wx, wy, wz, ux, uy, uz)
         # The jitter of loaded movement (soft tissue, strap resonance, 3-20 Hz) is as strong
         # as the rep's own rotation in the off axes and biases a raw principal axis by
         # 10-15 deg; the reps themselves are below ~1.5 Hz, so learn from a low-pass.
@@ -412,18 +454,8 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             for k in range(6):
                 st[SL + k] *= dl
                 st[SS + k] *= ds
-            st[SL] += px * px * dt
-            st[SL + 1] += px * py * dt
-            st[SL + 2] += px * pz * dt
-            st[SL + 3] += py * py * dt
-            st[SL + 4] += py * pz * dt
-            st[SL + 5] += pz * pz * dt
-            st[SS] += px * px * dt
-            st[SS + 1] += px * py * dt
-            st[SS + 2] += px * pz * dt
-            st[SS + 3] += py * py * dt
-            st[SS + 4] += py * pz * dt
-            st[SS + 5] += pz * pz * dt
+            _scatter_add(st, SL, px, py, pz, dt)
+            _scatter_add(st, SS, px, py, pz, dt)
             st[MT_L] += dt
             st[MT_S] = st[MT_S] * ds + dt
             pl = _power_step(st, SL, P)
@@ -433,16 +465,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                     _adopt(st, P, ux, uy, uz)
                     st[LEARNED] = 1.0
                     st[N_MOUNT] += 1.0
-                    if ne < ev.shape[0]:
-                        ev[ne, :] = 0.0
-                        ev[ne, E_KIND] = 0.0
-                        ev[ne, E_HOW] = 0.0
-                        ev[ne, E_T] = t
-                        ev[ne, E_TCONF] = t
-                        ev[ne, E_V] = st[R]
-                        ev[ne, E_RAW] = st[R + 1]
-                        ev[ne, E_FRONT] = st[R + 2]
-                        ne += 1
+                    ne = _emit_mount(ev, ne, 0.0, st, t, 0.0)
             else:
                 cs = abs(st[PS] * st[R] + st[PS + 1] * st[R + 1] + st[PS + 2] * st[R + 2])
                 if (st[MT_S] >= cfg[C_RELEARN_MT] and ps >= cfg[C_RELEARN_PLANAR]
@@ -457,15 +480,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                     st[LAST_RELEARN] = t
                     _adopt(st, P, ux, uy, uz)
                     st[N_MOUNT] += 1.0
-                    if ne < ev.shape[0]:
-                        ev[ne, :] = 0.0
-                        ev[ne, E_HOW] = 1.0
-                        ev[ne, E_T] = t
-                        ev[ne, E_TCONF] = t
-                        ev[ne, E_V] = st[R]
-                        ev[ne, E_RAW] = st[R + 1]
-                        ev[ne, E_FRONT] = st[R + 2]
-                        ne += 1
+                    ne = _emit_mount(ev, ne, 1.0, st, t, 0.0)
                 elif pl >= cfg[C_PLANAR]:
                     _adopt(st, P, ux, uy, uz)
 
@@ -515,16 +530,8 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                         st[MT_S] = 0.0
                         st[LAST_RELEARN] = t
                         st[N_MOUNT] += 1.0
-                        if ne < ev.shape[0]:
-                            ev[ne, :] = 0.0
-                            ev[ne, E_HOW] = 2.0
-                            ev[ne, E_H] = psi  # the turn (deg, about sensor +X)
-                            ev[ne, E_T] = t
-                            ev[ne, E_TCONF] = t
-                            ev[ne, E_V] = st[R]
-                            ev[ne, E_RAW] = st[R + 1]
-                            ev[ne, E_FRONT] = st[R + 2]
-                            ne += 1
+                        # E_H carries the turn (deg, about sensor +X)
+                        ne = _emit_mount(ev, ne, 2.0, st, t, psi)
 
         if (st[R] != r0x or st[R + 1] != r0y or st[R + 2] != r0z) and st[INIT_F] != 0.0:
             a0, f0 = _proj(ux, uy, uz, r0x, r0y, r0z)
@@ -532,26 +539,13 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             _shift_angles(st, a1 - a0, f1 - f0)
 
         # ---- 2. angles --------------------------------------------------------------------
-        rx = st[R]
-        ry = st[R + 1]
-        rz = st[R + 2]
-        ru = rx * ux + ry * uy + rz * uz
-        hx = rx - ru * ux
-        hy = ry - ru * uy
-        hz = rz - ru * uz
-        hn = math.sqrt(hx * hx + hy * hy + hz * hz)
-        if hn < 1e-9:
+        hx, hy, hz, ok = _unit_perp(st[R], st[R + 1], st[R + 2], ux, uy, uz)
+        if not ok:
             ang_out[i] = st[LAST_ANG]
             fro_out[i] = st[LAST_FRO]
             rate_out[i] = 0.0
             continue
-        hx /= hn
-        hy /= hn
-        hz /= hn
-        # forward = up x right; its X component is x_s . forward
-        fx = uy * hz - uz * hy
-        ang = math.atan2(fx, ux) * RAD2DEG
-        fro = math.atan2(hx, ux) * RAD2DEG
+        ang, fro = _angles(ux, uy, uz, hx, hy, hz)
         # + = knee moving forward: a positive turn about 'right' tips up toward -forward
         rate = -(wx * hx + wy * hy + wz * hz)
         ang_out[i] = ang

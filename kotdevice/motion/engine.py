@@ -22,7 +22,7 @@ from kotdevice.motion.events import (
 )
 from kotdevice.motion.fusion import FusionSettings, TiltFusion
 from kotdevice.motion.metrics import set_metrics
-from kotdevice.motion.mount import Mount, angles_deg, rotation_about_shin_deg
+from kotdevice.motion.mount import Mount, rotation_about_shin_deg, tibial_angle_deg
 from kotdevice.motion.reps import (
     Candidate, CountSettings, Extreme, SwingTracker, classify, fits_set, squat_variant,
 )
@@ -248,7 +248,7 @@ class MotionEngine:
     def stand_angle_deg(self) -> float | None:
         if self._up_stand is None:
             return None
-        return float(angles_deg(self._up_stand, self._r_evt)[0][0])
+        return tibial_angle_deg(self._up_stand, self._r_evt)
 
     def knee_to_wall_summary(self) -> dict:
         left = self._ktw.get("left")
@@ -275,17 +275,17 @@ class MotionEngine:
         events: list = []
         for i in range(ne):
             row = ev[i]
-            if row[K.E_KIND] != 0.0:
-                # the axis as it was at this row (it is refined continuously in the kernel)
-                self._r_evt = row[K.E_R:K.E_R + 3].copy()
             if row[K.E_KIND] == 0.0:
                 events.extend(self._on_mount(row))
             else:
+                # the axis as it was at this row (it is refined continuously in the kernel)
+                self._r_evt = row[K.E_R:K.E_R + 3].copy()
                 events.extend(self._on_extreme(Extreme.from_row(row)))
         t_end = float(t[-1])
         events.extend(self._check_rest(t_end))
-        if np.any(np.abs(rate) > 20.0):
-            self._last_motion_t = float(t[np.nonzero(np.abs(rate) > 20.0)[0][-1]])
+        moving = np.flatnonzero(np.abs(rate) > 20.0)
+        if moving.size:
+            self._last_motion_t = float(t[moving[-1]])
         self._update_state(t_end, float(ang[-1]), float(fro[-1]))
         return EngineOutput(t, ang, fro, events)
 

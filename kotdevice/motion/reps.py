@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kotdevice.motion import _engine_kernels as K
+from kotdevice.motion.mount import tibial_angle_deg
 
 
 @dataclass
@@ -45,8 +46,6 @@ class Extreme:
     def reproject(self, right_axis) -> None:
         """The mount changed: recompute this extreme's angle from its up vector (the
         low-pass offset between the detection and raw values is kept)."""
-        from kotdevice.motion.mount import tibial_angle_deg
-
         new = tibial_angle_deg(np.asarray(self.up), np.asarray(right_axis))
         dv = new - self.raw
         self.v += dv
@@ -163,10 +162,6 @@ class Candidate:
     @property
     def start_angle(self) -> float:
         return self.start.v
-
-    @property
-    def peak_angle(self) -> float:
-        return self.peak.v
 
     @property
     def rom(self) -> float:
