@@ -33,8 +33,11 @@ def test_streaming_blocks_concatenate_to_whole(tmp_path):
 
 def test_extra_columns_are_ignored(tmp_path):
     p = tmp_path / "x.csv"
-    p.write_text(HEADER + ",temp_c\n0.0,1,0,0,0,0,0,25.1\n0.01,1,0,0,0,0,0,25.2\n")
-    assert len(read_csv(p)) == 2
+    p.write_text(HEADER + ",temp_c\n0.0,1,0,0,0,0,0.5,25.1\n0.01,1,0,0,0,0,-0.5,25.2\n")
+    r = read_csv(p)
+    assert np.array_equal(r.t_s, [0.0, 0.01])
+    assert np.array_equal(r.accel_g, [[1, 0, 0], [1, 0, 0]])
+    assert np.array_equal(r.gyro_dps, [[0, 0, 0.5], [0, 0, -0.5]])  # temp_c is not read as gz
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,12 @@ def test_autodetect_each_chip_at_each_address(chip, addresses):
         assert np.allclose(np.linalg.norm(b.accel_g, axis=1), 1.0, atol=1e-3)  # at rest
         s.close()
         assert bus.closed
+        # close stops the chip: FIFO off and, on ST chips, both sensors powered down
+        regs = bus.chips[addr].regs
+        if chip.startswith("mpu"):
+            assert regs[0x6A] == 0 and regs[0x6B] & 0x40  # USER_CTRL cleared, PWR_MGMT_1 SLEEP
+        else:
+            assert regs[0x0A] & 0x07 == 0 and regs[0x10] == 0 and regs[0x11] == 0  # FIFO bypass, ODR off
 
 
 def test_explicit_address_and_two_chips_on_one_bus():

@@ -78,6 +78,7 @@ def measure(chip: str, rate: float, seconds: float, poll_s: float | None = None)
         raise KotError(f"bench io: no samples from {chip} at {rate} Hz")
     return {
         "chip": sensor.chip_name,
+        "rate": rate,
         "odr": sensor.odr_hz,
         "poll_ms": poll * 1e3,
         "samples_per_read": n / (seconds / poll),
@@ -107,7 +108,7 @@ def run(args) -> int:
             rows.append(r)
     print("| chip | requested Hz | ODR Hz | poll ms | samples/read | I2C transactions/sample | wire bytes/sample | driver CPU µs/sample | gaps |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for (_chip, rate), r in zip([(c, x) for c in chips for x in RATES], rows):
-        print(f"| {r['chip']} | {rate} | {r['odr']:g} | {r['poll_ms']:.0f} | {r['samples_per_read']:.1f} | "
+    for r in rows:
+        print(f"| {r['chip']} | {r['rate']:g} | {r['odr']:g} | {r['poll_ms']:.0f} | {r['samples_per_read']:.1f} | "
               f"{r['tx']:.3f} | {r['bytes']:.2f} | {r['cpu_us']:.2f} | {r['gaps']} |")
     return 0

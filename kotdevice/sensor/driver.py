@@ -52,6 +52,7 @@ class _BusDown(Exception):
 class Sensor:
     """Common FIFO, timing and fault logic; the family subclasses do registers and layouts."""
 
+    FIFO_DATA_REG = ""  # register a FIFO burst read starts at (set by each family)
     RETRY_DELAYS_S = (0.001, 0.004)  # short retries inside one read()
     PROBE_BACKOFF_S = (0.05, 0.5)  # first and longest delay between probes while unplugged
 
@@ -163,12 +164,6 @@ class Sensor:
     def _wr(self, reg: int, value: int) -> None:
         self._xfer(self.bus.write_byte_data, self.address, reg, value & 0xFF, nbytes=3)
 
-    def _wr_field(self, name: str, value: int) -> None:
-        f = self.spec.fields[name]
-        reg = self.spec.reg(f.reg)
-        old = self._rd(reg)[0]
-        self._wr(reg, (old & ~f.mask) | f.encode(value))
-
     # ------------------------------------------------------------------ family hooks
     def _plan_odr(self, odr_hz: float) -> float:
         raise NotImplementedError
@@ -185,7 +180,7 @@ class Sensor:
         raise NotImplementedError
 
     def _fifo_data(self, frames: int) -> bytes:
-        raise NotImplementedError
+        return self._rd_long(self.spec.reg(self.FIFO_DATA_REG), frames * self.spec.frame_bytes)
 
     def _parse(self, data: bytes) -> np.ndarray | None:
         """(n, 6) int counts ax ay az gx gy gz, or None when the data is not valid frames."""
@@ -349,6 +344,8 @@ class Sensor:
 
 # ====================================================================== InvenSense MPU
 class MpuSensor(Sensor):
+    FIFO_DATA_REG = "FIFO_R_W"
+
     def _plan_odr(self, odr_hz: float) -> float:
         self._div = min(255, max(0, int(round(1000.0 / odr_hz)) - 1))
         odr = 1000.0 / (1 + self._div)
@@ -406,9 +403,6 @@ class MpuSensor(Sensor):
             bad = bool(self.spec.fields["FIFO_OFLOW_INT"].decode(self._rd(self.spec.reg("INT_STATUS"))[0]))
         return nbytes // self.spec.frame_bytes, bad
 
-    def _fifo_data(self, frames: int) -> bytes:
-        return self._rd_long(self.spec.reg("FIFO_R_W"), frames * 12)
-
     def _parse(self, data: bytes) -> np.ndarray | None:
         if len(data) % 12:
             return None
@@ -418,6 +412,9 @@ class MpuSensor(Sensor):
 
 # ====================================================================== ST LSM6DS3
 class Lsm6ds3Sensor(Sensor):
+    FIFO_DATA_REG = "FIFO_DATA_OUT_L"
+    FIFO_MODE_REG = "FIFO_CTRL5"  # writing 0 (bypass) stops and empties the FIFO
+
     def _plan_odr(self, odr_hz: float) -> float:
         codes = self.spec.odr_codes
         self._odr_code = min(codes, key=lambda c: abs(math.log(codes[c] / odr_hz)))
@@ -456,7 +453,7 @@ class Lsm6ds3Sensor(Sensor):
 
     def _stop_chip(self) -> None:
         s = self.spec
-        self._wr(s.reg("FIFO_CTRL5"), 0)
+        self._wr(s.reg(self.FIFO_MODE_REG), 0)
         self._wr(s.reg("CTRL1_XL"), 0)
         self._wr(s.reg("CTRL2_G"), 0)
 
@@ -468,9 +465,6 @@ class Lsm6ds3Sensor(Sensor):
         bad = bool(f["FIFO_OVER_RUN"].decode(s2)) or pattern != 0 or words > self.spec.fifo_bytes // 2
         return words // 6, bad
 
-    def _fifo_data(self, frames: int) -> bytes:
-        return self._rd_long(self.spec.reg("FIFO_DATA_OUT_L"), frames * 12)
-
     def _parse(self, data: bytes) -> np.ndarray | None:
         if len(data) % 12:
             return None
@@ -480,6 +474,9 @@ class Lsm6ds3Sensor(Sensor):
 
 # ====================================================================== ST LSM6DSO
 class Lsm6dsoSensor(Lsm6ds3Sensor):
+    FIFO_DATA_REG = "FIFO_DATA_OUT_TAG"
+    FIFO_MODE_REG = "FIFO_CTRL4"
+
     def _configure(self) -> None:
         s, f = self.spec, self.spec.fields
         self._sw_reset()
@@ -492,12 +489,6 @@ class Lsm6dsoSensor(Lsm6ds3Sensor):
         self._wr(s.reg("FIFO_CTRL4"), 0)
         self._wr(s.reg("FIFO_CTRL4"), f["FIFO_MODE"].encode(6))
 
-    def _stop_chip(self) -> None:
-        s = self.spec
-        self._wr(s.reg("FIFO_CTRL4"), 0)
-        self._wr(s.reg("CTRL1_XL"), 0)
-        self._wr(s.reg("CTRL2_G"), 0)
-
     def _read_level(self) -> tuple[int, bool]:
         s1, s2 = self._rd(self.spec.reg("FIFO_STATUS1"), 2)
         f = self.spec.fields
@@ -505,9 +496,6 @@ class Lsm6dsoSensor(Lsm6ds3Sensor):
         bad = bool(f["FIFO_OVR_IA"].decode(s2) or f["FIFO_OVR_LATCHED"].decode(s2))
         bad = bad or words * 7 > self.spec.fifo_bytes
         return words // 2, bad
-
-    def _fifo_data(self, frames: int) -> bytes:
-        return self._rd_long(self.spec.reg("FIFO_DATA_OUT_TAG"), frames * 14)
 
     def _parse(self, data: bytes) -> np.ndarray | None:
         if len(data) % 14:

@@ -169,13 +169,31 @@ _ST_COMMON_FIELDS = {
     "SW_RESET": Field("CTRL3_C", 0),  # self-clearing
 }
 
-LSM6DS3 = ChipSpec(
-    name="LSM6DS3",
-    family="lsm6ds3",
-    who_am_i=0x69,
-    addresses=(0x6A, 0x6B),
-    regs=_regs(
-        *_ST_COMMON_REGS,
+
+def _st(name: str, family: str, who: int, fifo_regs: tuple[Reg, ...], fifo_fields: dict[str, Field],
+        fifo_bytes: int, frame_bytes: int) -> ChipSpec:
+    """An LSM6DS chip: the common registers plus its own FIFO registers and fields."""
+    return ChipSpec(
+        name=name,
+        family=family,
+        who_am_i=who,
+        addresses=(0x6A, 0x6B),
+        regs=_regs(*_ST_COMMON_REGS, *fifo_regs) | {"WHO_AM_I": Reg("WHO_AM_I", 0x0F, reset=who)},
+        fields=_ST_COMMON_FIELDS | fifo_fields,
+        accel_fs=_ST_ACCEL_FS,
+        gyro_fs=_ST_GYRO_FS,
+        fifo_bytes=fifo_bytes,
+        frame_bytes=frame_bytes,
+        big_endian=False,
+        odr_codes=_ST_ODR,
+    )
+
+
+LSM6DS3 = _st(
+    "LSM6DS3",
+    "lsm6ds3",
+    0x69,
+    (
         Reg("FIFO_CTRL1", 0x06),
         Reg("FIFO_CTRL2", 0x07),
         Reg("FIFO_CTRL3", 0x08),
@@ -185,10 +203,8 @@ LSM6DS3 = ChipSpec(
         Reg("FIFO_STATUS4", 0x3D),
         Reg("FIFO_DATA_OUT_L", 0x3E),
         Reg("FIFO_DATA_OUT_H", 0x3F),
-    )
-    | {"WHO_AM_I": Reg("WHO_AM_I", 0x0F, reset=0x69)},
-    fields=_ST_COMMON_FIELDS
-    | {
+    ),
+    {
         "DEC_FIFO_GYRO": Field("FIFO_CTRL3", 3, 3),  # 001 = no decimation
         "DEC_FIFO_XL": Field("FIFO_CTRL3", 0, 3),
         "ODR_FIFO": Field("FIFO_CTRL5", 3, 4),
@@ -199,30 +215,22 @@ LSM6DS3 = ChipSpec(
         "FIFO_OVER_RUN": Field("FIFO_STATUS2", 6),
         "FTH": Field("FIFO_STATUS2", 7),
     },
-    accel_fs=_ST_ACCEL_FS,
-    gyro_fs=_ST_GYRO_FS,
     fifo_bytes=8192,  # 4096 words
     frame_bytes=12,  # pattern Gx Gy Gz XLx XLy XLz, int16 little-endian words
-    big_endian=False,
-    odr_codes=_ST_ODR,
 )
 
-LSM6DSO = ChipSpec(
-    name="LSM6DSO",  # LSM6DSOX answers the same WHO_AM_I
-    family="lsm6dso",
-    who_am_i=0x6C,
-    addresses=(0x6A, 0x6B),
-    regs=_regs(
-        *_ST_COMMON_REGS,
+LSM6DSO = _st(
+    "LSM6DSO",  # LSM6DSOX answers the same WHO_AM_I
+    "lsm6dso",
+    0x6C,
+    (
         Reg("FIFO_CTRL1", 0x07),
         Reg("FIFO_CTRL2", 0x08),
         Reg("FIFO_CTRL3", 0x09),
         Reg("FIFO_CTRL4", 0x0A),
         Reg("FIFO_DATA_OUT_TAG", 0x78),  # 0x78 tag, 0x79..0x7E X,Y,Z little-endian
-    )
-    | {"WHO_AM_I": Reg("WHO_AM_I", 0x0F, reset=0x6C)},
-    fields=_ST_COMMON_FIELDS
-    | {
+    ),
+    {
         "BDR_GY": Field("FIFO_CTRL3", 4, 4),
         "BDR_XL": Field("FIFO_CTRL3", 0, 4),
         "FIFO_MODE": Field("FIFO_CTRL4", 0, 3),  # 000 bypass, 110 continuous
@@ -232,12 +240,8 @@ LSM6DSO = ChipSpec(
         "FIFO_OVR_IA": Field("FIFO_STATUS2", 6),
         "FIFO_WTM_IA": Field("FIFO_STATUS2", 7),
     },
-    accel_fs=_ST_ACCEL_FS,
-    gyro_fs=_ST_GYRO_FS,
     fifo_bytes=512 * 7,  # 512 tagged words modelled (the FIFO holds up to 9 KB incl. tags)
     frame_bytes=14,  # one gyro word + one accel word, each tag + 3 x int16 LE
-    big_endian=False,
-    odr_codes=_ST_ODR,
 )
 LSM6DSO_TAG_GYRO = 0x01  # TAG_SENSOR codes (tag byte bits 7:3)
 LSM6DSO_TAG_ACCEL = 0x02

@@ -199,11 +199,6 @@ class EmulatedChip:
     def drop_oldest(self, nbytes: int) -> None:
         del self.fifo[:nbytes]
 
-    def fifo_pop(self, n: int) -> bytes:
-        out = bytes(self.fifo[:n])
-        del self.fifo[:n]
-        return out
-
     # ---- register access (called by SimBus; one call = one transaction)
     def read(self, addr: int, n: int) -> bytes:
         self.advance()

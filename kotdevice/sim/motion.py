@@ -205,7 +205,7 @@ def squat_set(tr: Track, variant: str, reps: int, tempo: str, depth_deg: float |
         tr.ramp(base + rom, e, inten, valgus=valgus, rot=rot)
         if v["tap"]:
             tr.contact(v["tap"], rng.uniform(0.7, 1.3))
-        tr.add(np.full(tr._ns(b), tr.cur_theta), 0.3 * inten)
+        tr.hold(b, 0.3 * inten)
         tr.ramp(base, c, inten, valgus=valgus, rot=rot)
         rep_list.append(dict(start_s=start, end_s=tr.t, eccentric_s=e, pause_s=b, concentric_s=c,
                              designed_partial=bool(partial[k])))
@@ -235,7 +235,7 @@ def tib_raise_set(tr: Track, reps: int, tempo: str, depth_deg: float | None, par
         f = dur_f[k]
         u, h, l = tu * f, th * f, tl * f * conc_slow[k]
         tr.ramp(base + rom0 * depth_f[k], u, 0.4, valgus=0.05, rot=0.1)
-        tr.add(np.full(tr._ns(h), tr.cur_theta), 0.1)
+        tr.hold(h, 0.1)
         tr.ramp(base, l, 0.4, valgus=0.05, rot=0.1)
         end = tr.t
         tr.contact("forefoot", rng.uniform(0.7, 1.3) * (0.5 if tempo == "slow" else 1.0))
