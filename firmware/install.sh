@@ -27,17 +27,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 
-root="${KOT_ROOT:-/}"
-root="${root%/}"                      # "" for the real root, so "$root/etc" works either way
+# root prefix etc_dir unit_dir systemctl getent
+# shellcheck source-path=SCRIPTDIR source=paths.sh
+. "$here/paths.sh"
 src="${KOT_SRC:-$repo}"
-prefix="${KOT_PREFIX:-/opt/kotdevice}"
-etc_dir="${KOT_ETC:-/etc/kotdevice}"
-unit_dir="${KOT_UNIT_DIR:-/etc/systemd/system}"
 python="${KOT_PYTHON:-python3}"
-systemctl="${KOT_SYSTEMCTL:-systemctl}"
 useradd="${KOT_USERADD:-useradd}"
 groupadd="${KOT_GROUPADD:-groupadd}"
-getent="${KOT_GETENT:-getent}"
 chown_cmd="${KOT_CHOWN:-chown}"
 system_site="${KOT_SYSTEM_SITE:-1}"
 start="${KOT_START:-1}"

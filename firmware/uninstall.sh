@@ -7,14 +7,10 @@
 # KOT_USERDEL=userdel is used only with KOT_PURGE=1.
 set -euo pipefail
 
-root="${KOT_ROOT:-/}"
-root="${root%/}"
-prefix="${KOT_PREFIX:-/opt/kotdevice}"
-etc_dir="${KOT_ETC:-/etc/kotdevice}"
-unit_dir="${KOT_UNIT_DIR:-/etc/systemd/system}"
-systemctl="${KOT_SYSTEMCTL:-systemctl}"
+# root prefix etc_dir unit_dir systemctl getent: the same as install.sh's
+# shellcheck source-path=SCRIPTDIR source=paths.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/paths.sh"
 userdel="${KOT_USERDEL:-userdel}"
-getent="${KOT_GETENT:-getent}"
 purge="${KOT_PURGE:-0}"
 
 say() { echo "kotdevice-uninstall: $*" >&2; }

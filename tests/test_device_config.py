@@ -81,7 +81,8 @@ def test_override_is_validated():
 
 
 @pytest.mark.parametrize("text, host, port", [
-    ("localhost:1884", "localhost", 1884), ("10.0.0.2", "10.0.0.2", 1883), ("[::1]:1999", "::1", 1999)])
+    ("localhost:1884", "localhost", 1884), ("10.0.0.2", "10.0.0.2", 1883), ("[::1]:1999", "::1", 1999),
+    ("::1", "::1", 1883)])
 def test_parse_host_port(text, host, port):
     assert C.parse_host_port(text) == (host, port)
 

@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FW = REPO / "firmware"
-SCRIPTS = [FW / "install.sh", FW / "uninstall.sh", FW / "make-certs.sh", FW / "kiosk-browser.sh"]
+SCRIPTS = [FW / "install.sh", FW / "uninstall.sh", FW / "paths.sh", FW / "make-certs.sh", FW / "kiosk-browser.sh"]
 
 # getent/useradd/groupadd keep their "database" in $STUB_STATE; every call is logged.
 STUBS = {

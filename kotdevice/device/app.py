@@ -4,14 +4,13 @@ integration tests, so they all exercise the same wiring."""
 from __future__ import annotations
 
 import os
-
 from typing import Callable
 
 from kotdevice.device.clock import DeviceClock
 from kotdevice.device.config import Config
 from kotdevice.device.live import TerminalView
 from kotdevice.device.mqtt import BrokerSettings, MqttLink
-from kotdevice.device.runtime import Runtime, RuntimeOptions, warm_up_engine
+from kotdevice.device.runtime import MANUAL_MOUNT_KEY, Runtime, RuntimeOptions, warm_up_engine
 from kotdevice.device.sdnotify import Notifier
 from kotdevice.device.session import Topics
 from kotdevice.device.store import Store
@@ -95,12 +94,11 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
         raise
 
 
-def _saved_manual_mount(store: Store, log) -> dict | None:
+def _saved_manual_mount(store: Store, log: Callable[[str], None]) -> dict | None:
     """The last explicit calibration, if any and still valid. The engine still notices a
     re-strapped sensor (the movement axis moves) and re-learns, so this is only a head start."""
     import json
 
-    from kotdevice.device.runtime import MANUAL_MOUNT_KEY
     from kotdevice.motion.mount import Mount
 
     raw = store.get_meta(MANUAL_MOUNT_KEY)
@@ -110,7 +108,7 @@ def _saved_manual_mount(store: Store, log) -> dict | None:
         mount = json.loads(raw)
         Mount.from_dict(mount)  # validates; ValueError names the problem
     except ValueError as e:
-        (log or print)(f"ignoring the saved calibration: {e}")
+        log(f"ignoring the saved calibration: {e}")
         return None
-    (log or print)("using the saved calibration (from an explicit calibrate)")
+    log("using the saved calibration (from an explicit calibrate)")
     return mount

@@ -148,12 +148,6 @@ class Config:
     def prefix(self) -> str:
         return self.values[("broker", "prefix")]
 
-    def as_dict(self) -> dict:
-        out: dict = {}
-        for (s, k), v in self.values.items():
-            (out.setdefault(s, {}) if s else out)[k] = v
-        return out
-
 
 def _validate(source: str, section: str, key: str, value: Any) -> Any:
     name = f"{section}.{key}" if section else key
@@ -205,16 +199,29 @@ def load(path: str | os.PathLike | None, *, required: bool = False) -> Config:
 
 
 def parse_host_port(text: str, default_port: int = 1883) -> tuple[str, int]:
-    """``HOST[:PORT]`` (``[v6]:PORT`` too) for ``--broker``."""
-    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", text.strip())
-    if not m:
-        raise ConfigError(f"--broker: expected HOST:PORT, got {_fmt(text)}")
-    host = m.group(1) or m.group(3)
-    port_s = m.group(2) or m.group(4)
-    port = int(port_s) if port_s else default_port
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--broker: expected a port 1-65535, got {port}")
-    return host, port
+    """``--broker``: ``HOST[:PORT]``, ``[IPv6]:PORT`` or a bare IPv6 address -> (host, port).
+    Shared by ``kotdevice run`` and the kiosk; ConfigError names what is wrong."""
+    t = text.strip()
+    if not t:
+        raise ConfigError("--broker is empty; expected HOST:PORT")
+    if t.startswith("["):
+        host, sep, rest = t[1:].partition("]")
+        port_s = rest[1:] if rest.startswith(":") else ("" if not rest else None)
+        if not sep or port_s is None:
+            raise ConfigError(f"--broker {text!r}: expected [IPv6]:PORT")
+    elif t.count(":") == 1:
+        host, port_s = t.split(":")
+        if not port_s:
+            raise ConfigError(f"--broker {text!r}: port is empty; expected HOST:PORT")
+    else:  # a name, an IPv4 address, or a bare IPv6 address (several colons)
+        host, port_s = t, ""
+    if not host:
+        raise ConfigError(f"--broker {text!r}: missing host")
+    if port_s == "":
+        return host, default_port
+    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ConfigError(f"--broker {text!r}: port must be a number from 1 to 65535")
+    return host, int(port_s)
 
 
 # --- device id -------------------------------------------------------------------------------

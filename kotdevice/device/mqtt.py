@@ -201,6 +201,3 @@ class MqttLink:
 
     def reply(self, payload: dict) -> None:
         self.client.publish(self.topics.cmd_reply, json.dumps(payload, separators=(",", ":")), qos=1)
-
-    def pending(self) -> int:
-        return self.store.outbox_count()

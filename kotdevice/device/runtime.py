@@ -11,6 +11,7 @@ flag (the sensor driver on a real or simulated bus, or ``PacedSource`` in tests)
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -26,10 +27,10 @@ from kotdevice.device.session import SessionManager, Topics
 from kotdevice.device.store import Store
 from kotdevice.errors import KotError
 from kotdevice.motion.events import EXERCISES, MountEvent, RepEvent, SetEvent
+from kotdevice.samples import Gap, ImuBlock
 
 # Store meta key of the last explicit (button / command / `kotdevice calibrate`) calibration.
 MANUAL_MOUNT_KEY = "mount_manual"
-from kotdevice.samples import Gap, ImuBlock
 
 
 class PacedSource:
@@ -278,7 +279,7 @@ class Runtime:
         for _ in range(32):  # bounded per turn so a command flood cannot starve the sensor
             try:
                 payload = self.link.commands.get_nowait()
-            except Exception:
+            except queue.Empty:
                 break
             self.link.reply(self.commands.handle(payload))
 

@@ -188,10 +188,6 @@ class Store:
                for r in rows if not exclude or r["seq"] not in exclude]
         return out[:limit]
 
-    def outbox_row(self, seq: int) -> OutboxRow | None:
-        r = self.one("SELECT * FROM outbox WHERE seq=?", (seq,))
-        return OutboxRow(r["seq"], r["msg_id"], r["topic"], r["payload"], r["qos"], bool(r["retain"])) if r else None
-
     def outbox_ack(self, seqs: list[int]) -> None:
         if not seqs:
             return

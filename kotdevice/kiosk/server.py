@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from kotdevice.device.config import parse_host_port as parse_hostport  # noqa: F401 (re-exported)
 from kotdevice.errors import KotError
 from kotdevice.kiosk.state import KioskState
 from kotdevice.kiosk.store import HistoryStore
@@ -38,33 +39,6 @@ SECURITY_HEADERS = {
 }
 CLIENT_QUEUE = 5000      # events buffered per page (25 s of 20 devices at 10 Hz)
 HEARTBEAT_S = 10.0       # an SSE comment this often keeps proxies and dead-peer detection honest
-
-
-def parse_hostport(text: str, default_port: int = 1883) -> tuple[str, int]:
-    """``HOST[:PORT]`` or ``[IPv6]:PORT`` -> (host, port); KotError naming what is wrong."""
-    t = text.strip()
-    if not t:
-        raise KotError("--broker is empty; expected HOST:PORT")
-    if t.startswith("["):
-        host, sep, rest = t[1:].partition("]")
-        port_s = rest[1:] if rest.startswith(":") else ("" if not rest else None)
-        if not sep or port_s is None:
-            raise KotError(f"--broker {text!r}: expected [IPv6]:PORT")
-    elif t.count(":") == 1:
-        host, port_s = t.split(":")
-        if not port_s:
-            raise KotError(f"--broker {text!r}: port is empty; expected HOST:PORT")
-    elif ":" in t:
-        host, port_s = t, ""  # a bare IPv6 address
-    else:
-        host, port_s = t, ""
-    if not host:
-        raise KotError(f"--broker {text!r}: missing host")
-    if port_s == "":
-        return host, default_port
-    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise KotError(f"--broker {text!r}: port must be a number from 1 to 65535")
-    return host, int(port_s)
 
 
 class _Client:

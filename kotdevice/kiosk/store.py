@@ -104,8 +104,9 @@ class HistoryStore:
                      "sets": len(p.get("sets", [])), "max_peak_deg": _max_peak(p),
                      "knee_to_wall": ktw, "leg": p.get("leg")}
             sessions.append(point)
-            w = by_week.setdefault(week_start(ended_at), {
-                "week_start": week_start(ended_at), "sessions": 0, "volume_reps": 0,
+            wk = week_start(ended_at)
+            w = by_week.setdefault(wk, {
+                "week_start": wk, "sessions": 0, "volume_reps": 0,
                 "volume_sets": 0, "max_peak_deg": None, "knee_to_wall": {}})
             w["sessions"] += 1
             w["volume_reps"] += total_reps
