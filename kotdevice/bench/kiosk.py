@@ -7,6 +7,8 @@ event reaches its handler, and again when the angle is written into the DOM.
 """
 from __future__ import annotations
 
+from kotdevice.bench._stats import percentile
+
 
 def register(sub) -> None:
     p = sub.add_parser("kiosk", help="kiosk latency: MQTT publish -> DOM updated in headless Chromium")
@@ -15,12 +17,6 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="measured duration")
     p.add_argument("--warmup-s", type=float, default=3.0)
     p.set_defaults(func=run)
-
-
-def _pct(xs, q):
-    import numpy as np
-
-    return float(np.percentile(xs, q)) if len(xs) else float("nan")
 
 
 def _tree_cpu_s(proc) -> float:
@@ -156,7 +152,7 @@ def run(args) -> int:
     print("| stage | samples | p50 ms | p90 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, xs in (("SSE event reaches the page", recv), ("angle drawn in the DOM", lat)):
-        print(f"| {name} | {len(xs)} | {_pct(xs, 50):.1f} | {_pct(xs, 90):.1f} | {_pct(xs, 99):.1f} | {max(xs):.1f} |")
+        print(f"| {name} | {len(xs)} | {percentile(xs, 50):.1f} | {percentile(xs, 90):.1f} | {percentile(xs, 99):.1f} | {max(xs):.1f} |")
     print()
     print("| published | reached page | superseded before drawing | kiosk server CPU | Chromium CPU (all processes) |")
     print("| ---: | ---: | ---: | ---: | ---: |")

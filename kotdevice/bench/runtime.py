@@ -16,6 +16,8 @@ latency percentiles.
 """
 from __future__ import annotations
 
+from kotdevice.bench._stats import percentile
+
 import sys
 import time
 
@@ -31,12 +33,6 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="short runs (20 s real time, 150 s simulated)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     p.set_defaults(func=run)
-
-
-def _percentile(xs: list[float], q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
 
 
 def _one_run(broker, *, speed: float, duration_s: float, workdir, device_id: str, log, chip: str,
@@ -91,7 +87,7 @@ def _one_run(broker, *, speed: float, duration_s: float, workdir, device_id: str
         t1, c1 = cpu_samples[-1]
         cpu_pct = 100.0 * (c1 - cpu_t0[1]) / max(1e-9, t1 - cpu_t0[0])
     return {"speed": speed, "chip": chip, "no_jit": no_jit, "sim_s": duration_s * speed, "reps": len(lat_ms),
-            "latency_p50_ms": _percentile(lat_ms, 50), "latency_p99_ms": _percentile(lat_ms, 99),
+            "latency_p50_ms": percentile(lat_ms, 50), "latency_p99_ms": percentile(lat_ms, 99),
             "latency_max_ms": max(lat_ms) if lat_ms else float("nan"),
             "rss_peak_mb": rss_peak / 2**20, "cpu_pct_one_core": cpu_pct}
 

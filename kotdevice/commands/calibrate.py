@@ -85,7 +85,8 @@ def run_live(args) -> int:
     from kotdevice.errors import KotError
     from kotdevice.motion.engine import MotionEngine
     from kotdevice.motion.events import MountEvent
-    from kotdevice.sensor import SimClock, iter_blocks, make_sim_bus, open_real_bus, open_sensor
+    from kotdevice.device.sources import open_real_source
+    from kotdevice.sensor import SimClock, iter_blocks, make_sim_bus, open_sensor
 
     if args.seconds <= 0:
         raise KotError("--seconds must be positive")
@@ -98,12 +99,11 @@ def run_live(args) -> int:
         athlete = simulate_set("squat", reps=3, depth_deg=25.0, lead_in_s=3.0, seed=7, leg=args.leg)
         clock = SimClock()  # simulated time: the driver's sleeps let it pass at once
         bus = make_sim_bus(chip="lsm6ds3", source=athlete.source(32), clock=clock)
+        sensor = open_sensor(bus, bus_number=None, clock=clock, **cfgmod.sensor_settings(cfg))
     else:
         clock = time.monotonic
-        bus = open_real_bus(cfg.get("sensor", "bus"))
-    sensor = open_sensor(bus, bus_number=cfg.get("sensor", "bus"), address=cfg.get("sensor", "address") or None,
-                         odr_hz=cfg.get("sensor", "odr_hz"), accel_fs_g=cfg.get("sensor", "accel_fs_g"),
-                         gyro_fs_dps=cfg.get("sensor", "gyro_fs_dps"), clock=clock)
+        sensor = open_real_source(bus_number=cfg.get("sensor", "bus"), address=cfg.get("sensor", "address"),
+                                  **cfgmod.sensor_settings(cfg)).sensor
     eng = MotionEngine()
     eng.set_leg(args.leg)
     eng.start_calibration()

@@ -7,7 +7,7 @@ import os
 from typing import Callable
 
 from kotdevice.device.clock import DeviceClock
-from kotdevice.device.config import Config
+from kotdevice.device.config import Config, sensor_settings
 from kotdevice.device.live import TerminalView
 from kotdevice.device.mqtt import BrokerSettings, MqttLink
 from kotdevice.device.runtime import MANUAL_MOUNT_KEY, Runtime, RuntimeOptions, warm_up_engine
@@ -47,8 +47,7 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
         leg = cfg.get("", "leg")
         if leg in ("left", "right"):
             engine.set_leg(leg)
-        sensor_kw = dict(odr_hz=cfg.get("sensor", "odr_hz"), accel_fs_g=cfg.get("sensor", "accel_fs_g"),
-                         gyro_fs_dps=cfg.get("sensor", "gyro_fs_dps"))
+        sensor_kw = sensor_settings(cfg)
         if sim:
             from kotdevice.device.sources import open_sim_source
 

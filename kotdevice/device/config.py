@@ -266,3 +266,9 @@ def resolve(cfg: Config, *, sim: bool) -> Config:
     if not cfg.values[("store", "path")]:
         cfg.values[("store", "path")] = os.path.expanduser(SIM_STORE_PATH if sim else DEFAULT_STORE_PATH)
     return cfg
+
+
+def sensor_settings(cfg: Config) -> dict:
+    """Output rate and full scales from [sensor], as keyword arguments for the sensor openers."""
+    return dict(odr_hz=cfg.get("sensor", "odr_hz"), accel_fs_g=cfg.get("sensor", "accel_fs_g"),
+                gyro_fs_dps=cfg.get("sensor", "gyro_fs_dps"))

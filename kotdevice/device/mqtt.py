@@ -96,6 +96,11 @@ class MqttLink:
         c.on_message = self._on_message
         self.client = c
 
+    @property
+    def queued(self) -> int:
+        """Outbox messages handed to paho and not yet acknowledged by the broker."""
+        return len(self._sent)
+
     # --- payloads --------------------------------------------------------------------------
     def status_payload(self, state: str, will: bool = False) -> dict:
         p = {"v": 1, "ts": round(self.wall(), 3), "device_id": self.device_id, "state": state,

@@ -309,7 +309,7 @@ class Runtime:
             self.view.update(now, angle_deg=float(st.tibial_angle_deg), activity=st.activity, exercise=st.exercise,
                              reps=int(st.reps_in_set), session_reps=self.reps_total,
                              connected=bool(self.link and self.link.connected),
-                             pending=len(self.link._sent) if self.link else 0, session_id=self.sessions.session_id)
+                             pending=self.link.queued if self.link else 0, session_id=self.sessions.session_id)
 
     # --- command actions (MQTT commands and the button) ------------------------------------
     def cmd_start(self, by: str = "command") -> dict:
