@@ -20,6 +20,26 @@ def test_same_seed_same_result_and_other_seed_differs():
     assert len(c.imu) != len(a.imu) or not np.array_equal(a.imu.gyro_dps, c.imu.gyro_dps)
 
 
+@pytest.mark.parametrize("leg,rot", [("left", 25.0), ("right", -28.0)])
+def test_true_lateral_axis_gives_the_true_angle(leg, rot):
+    # the truth's lateral axis (sensor frame) with the ideal gravity direction must read the
+    # true tibial angle through the engine's own projection - at rest and deep in a squat
+    from kotdevice.bench.accuracy import _angle_with_axis
+    from kotdevice.motion.mount import tibial_angle_deg
+
+    spec = {"leg": leg, "mount": {"rotation_about_shin_deg": rot, "tilt_frontal_deg": 9.0},
+            "items": [{"kind": "set", "exercise": "squat", "variant": "deep", "reps": 2}]}
+    res = simulate_session(spec, seed=3, rate_hz=100)
+    r = res.truth_right_axis
+    assert r.shape == (len(res.imu), 3) and np.allclose(np.linalg.norm(r, axis=1), 1.0)
+    up = res.clean.accel_g / np.linalg.norm(res.clean.accel_g, axis=1, keepdims=True)
+    i = np.searchsorted(res.imu.t_s, [1.0, res.truth["sets"][0]["rep_list"][0]["peak_s"]])
+    for k in i:
+        assert tibial_angle_deg(up[k], r[k]) == pytest.approx(res.truth_angle_deg[k], abs=0.3)
+    assert _angle_with_axis(up[i], r[i]) == pytest.approx(res.truth_angle_deg[i], abs=0.3)
+    assert res.truth_angle_deg[i[1]] > res.truth_angle_deg[i[0]] + 20  # the squat is deep
+
+
 def test_result_shapes_and_truth_format():
     res = simulate_set("squat", 6, variant="split_squat", tempo="quick", seed=2, rate_hz=200, partials=1)
     n = len(res.imu)
@@ -134,7 +154,8 @@ def test_cli_writes_csv_truth_and_plot(tmp_path, capsys):
     truth = json.loads((tmp_path / "tib.truth.json").read_text())
     assert truth["total_reps"] == 15 and truth["sets"][0]["tempo"] == "slow"
     lines = (tmp_path / "tib.truth.csv").read_text().splitlines()
-    assert lines[0] == "t_s,tibial_angle_deg,frontal_angle_deg" and len(lines) == len(blk) + 1
+    assert lines[0] == "t_s,tibial_angle_deg,frontal_angle_deg,right_x,right_y,right_z"
+    assert len(lines) == len(blk) + 1
     assert float(lines[1].split(",")[0]) == blk.t_s[0]
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
     assert capsys.readouterr().out == ""  # stdout stays clean

@@ -35,6 +35,7 @@ def _tree_cpu_s(proc) -> float:
 def run(args) -> int:
     import math
     import re
+    import shutil
     import subprocess
     import sys
     import tempfile
@@ -143,6 +144,7 @@ def run(args) -> int:
             except subprocess.TimeoutExpired:
                 kiosk.kill()
         broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     lat, recv = res["lat"], res["recv"]
     if not lat:

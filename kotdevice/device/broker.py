@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 
 
@@ -53,6 +54,8 @@ class MosquittoBroker:
         self.port = port or free_port(host)
         self.ws_port = ws_port
         self.dir = Path(tempfile.mkdtemp(prefix="kot-mosq-"))
+        # the config and log go with the object (stop/start may repeat until then)
+        weakref.finalize(self, shutil.rmtree, self.dir, ignore_errors=True)
         conf = [f"listener {self.port} {host}", "allow_anonymous true", "persistence false",
                 "log_dest stderr", "log_type error", "log_type warning"]
         if ws_port:

@@ -120,7 +120,7 @@ C_SETTLE_T = 16      # s: an extreme held this long is reported without waiting 
 C_AMP_TAU = 17       # s: the typical swing decays toward the floor between sets
 C_GAP = 18           # s: a dt above this resets the low-passes
 C_LEARN = 19         # 1 = learn/refine the mount automatically
-C_SPARE_20 = 20      # (free)
+C_W_CAP = 20         # dps: faster learning input counts as if at this rate (0 = no cap)
 C_AX_ON_DPS = 21     # axial rate that starts a strap-turn episode
 C_AX_MIN_DEG = 22    # net turn about X that counts as a strap re-adjustment
 C_AX_PERP_RATIO = 23 # ... while the rest of the sensor turned at most this much (relative)
@@ -454,8 +454,16 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             for k in range(6):
                 st[SL + k] *= dl
                 st[SS + k] *= ds
-            _scatter_add(st, SL, px, py, pz, dt)
-            _scatter_add(st, SS, px, py, pz, dt)
+            # The scatter weighs each sample by its rate squared, so a few violent pushes
+            # (step-ups reach 200 dps, with their own off-axis wobble) would outvote a whole
+            # set of slow reps; above the cap every second of motion counts the same. Not
+            # for the first axis: that must come from the strongest movement, not from the
+            # shuffling that precedes a set.
+            wl = dt
+            if cfg[C_W_CAP] > 0.0 and st[LEARNED] > 0.0 and wp2 > cfg[C_W_CAP] * cfg[C_W_CAP]:
+                wl = dt * cfg[C_W_CAP] * cfg[C_W_CAP] / wp2
+            _scatter_add(st, SL, px, py, pz, wl)
+            _scatter_add(st, SS, px, py, pz, wl)
             st[MT_L] += dt
             st[MT_S] = st[MT_S] * ds + dt
             pl = _power_step(st, SL, P)

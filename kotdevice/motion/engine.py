@@ -42,7 +42,10 @@ class EngineSettings:
     counting: CountSettings = field(default_factory=CountSettings)
     learn_mount: bool = True
     # mount learning (see _engine_kernels)
-    learn_min_rate_dps: float = 15.0
+    # Tibialis raises turn the shin at only 5-10 dps; a higher floor left a set of them
+    # (and the angle of a session that starts with them) on the nominal, unrotated mount.
+    learn_min_rate_dps: float = 8.0
+    learn_rate_cap_dps: float = 15.0
     learn_lowpass_s: float = 0.1
     learn_long_s: float = 20.0
     learn_short_s: float = 1.5
@@ -85,6 +88,7 @@ class EngineSettings:
     def kernel_config(self) -> np.ndarray:
         c = np.zeros(K.C_SIZE)
         c[K.C_W_MIN] = self.learn_min_rate_dps
+        c[K.C_W_CAP] = self.learn_rate_cap_dps
         c[K.C_TAU_LONG] = self.learn_long_s
         c[K.C_TAU_SHORT] = self.learn_short_s
         c[K.C_ADOPT_MT] = self.learn_adopt_s

@@ -26,9 +26,10 @@ def write_result(res, csv_path: str | Path) -> list[Path]:
         with open(jpath, "w", encoding="utf-8") as fh:
             json.dump(res.truth, fh, indent=1)
             fh.write("\n")
-        data = np.column_stack([res.imu.t_s, res.truth_angle_deg, res.truth_frontal_deg])
-        np.savetxt(tpath, data, fmt=("%.6f", "%.4f", "%.4f"), delimiter=",",
-                   header="t_s,tibial_angle_deg,frontal_angle_deg", comments="")
+        data = np.column_stack([res.imu.t_s, res.truth_angle_deg, res.truth_frontal_deg,
+                                res.truth_right_axis])
+        np.savetxt(tpath, data, fmt=("%.6f", "%.4f", "%.4f", "%.6f", "%.6f", "%.6f"), delimiter=",",
+                   header="t_s,tibial_angle_deg,frontal_angle_deg,right_x,right_y,right_z", comments="")
     except OSError as e:
         raise KotError(f"{e.filename or csv_path}: cannot write: {e.strerror or e}") from None
     return [csv_path, jpath, tpath]

@@ -26,6 +26,9 @@ class SimResult:
     imu: ImuBlock  # measured samples (errors, jitter, drops, quantisation)
     truth_angle_deg: np.ndarray  # per measured sample
     truth_frontal_deg: np.ndarray
+    # the leg's lateral axis (wearer's right, horizontal, across the foot) in the sensor frame,
+    # per measured sample: the sagittal plane an ideal mount calibration would find
+    truth_right_axis: np.ndarray
     truth: dict  # the JSON ground truth
     rate_hz: float
     physical: ImuBlock = field(repr=False)  # even grid, errors but no quantisation/clipping/drops
@@ -275,6 +278,7 @@ def _render(tr: motion.Track, spec: dict, ep: ErrorParams, rate: float, rng, see
     extra_s = np.einsum("nji,nj->ni", R_bs, extra_acc_b)  # shin frame -> sensor frame
     f_s, w_s = geometry.ideal_imu(1.0 / fs, R_ws, p, extra_s)
     tib, front = geometry.angles_from_frames(R_ws)
+    right_s = -R_ws[:, 1, :]  # world +Y is the wearer's left; a row of R_ws = that axis in sensor coordinates
     if rate < 250:
         f_s = _lowpass(f_s, fs, 0.4 * rate)
         w_s = _lowpass(w_s, fs, 0.4 * rate)
@@ -292,6 +296,8 @@ def _render(tr: motion.Track, spec: dict, ep: ErrorParams, rate: float, rng, see
     clean = ImuBlock(t_meas[keep], a_true[keep], g_true[keep])
     ta = np.interp(t_meas[keep], t_fine, tib)
     tf = np.interp(t_meas[keep], t_fine, front)
+    rs = _interp(t_fine, right_s, t_meas[keep])
+    rs /= np.linalg.norm(rs, axis=1, keepdims=True)
 
     # even-grid physical source for SimBus (the emulated chip quantises/clips itself)
     t_even = np.arange(int(np.floor((dur - 1.0 / rate) * rate)) + 1) / rate
@@ -302,7 +308,8 @@ def _render(tr: motion.Track, spec: dict, ep: ErrorParams, rate: float, rng, see
     physical = ImuBlock(t_even, a_p, g_p)
 
     truth = _truth(tr, spec, ep, drawn, rate, seed, t_fine, tib, front, t_meas, keep, dur)
-    return SimResult(imu=imu, truth_angle_deg=ta, truth_frontal_deg=tf, truth=truth, rate_hz=rate,
+    return SimResult(imu=imu, truth_angle_deg=ta, truth_frontal_deg=tf, truth_right_axis=rs,
+                     truth=truth, rate_hz=rate,
                      physical=physical, clean=clean, ideal_even=ImuBlock(t_even, a_e, g_e))
 
 
