@@ -24,8 +24,7 @@ def test_same_seed_same_result_and_other_seed_differs():
 def test_true_lateral_axis_gives_the_true_angle(leg, rot):
     # the truth's lateral axis (sensor frame) with the ideal gravity direction must read the
     # true tibial angle through the engine's own projection - at rest and deep in a squat
-    from kotdevice.bench.accuracy import _angle_with_axis
-    from kotdevice.motion.mount import tibial_angle_deg
+    from kotdevice.motion.mount import angles_deg, tibial_angle_deg
 
     spec = {"leg": leg, "mount": {"rotation_about_shin_deg": rot, "tilt_frontal_deg": 9.0},
             "items": [{"kind": "set", "exercise": "squat", "variant": "deep", "reps": 2}]}
@@ -36,7 +35,8 @@ def test_true_lateral_axis_gives_the_true_angle(leg, rot):
     i = np.searchsorted(res.imu.t_s, [1.0, res.truth["sets"][0]["rep_list"][0]["peak_s"]])
     for k in i:
         assert tibial_angle_deg(up[k], r[k]) == pytest.approx(res.truth_angle_deg[k], abs=0.3)
-    assert _angle_with_axis(up[i], r[i]) == pytest.approx(res.truth_angle_deg[i], abs=0.3)
+    # the per-sample form (one axis per up vector) agrees
+    assert angles_deg(up[i], r[i])[0] == pytest.approx(res.truth_angle_deg[i], abs=0.3)
     assert res.truth_angle_deg[i[1]] > res.truth_angle_deg[i[0]] + 20  # the squat is deep
 
 

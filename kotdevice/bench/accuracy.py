@@ -78,8 +78,9 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     # Beside the engine, its own fusion core alone, so the angle can also be read with the
     # true sagittal plane (truth.csv's right_x..z): that splits the angle error into what the
     # mount calibration gets wrong and what the sensor + fusion leave (accelerometer bias).
-    from kotdevice.motion.fusion import TiltFusion
     from kotdevice.motion.engine import EngineSettings
+    from kotdevice.motion.fusion import TiltFusion
+    from kotdevice.motion.mount import angles_deg
     oracle = tt.shape[1] >= 6
     fusion = TiltFusion((settings or EngineSettings()).fusion) if oracle else None
     ups = []
@@ -95,7 +96,7 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     err = ang - tt[:, 1]
     t = tt[:, 0]
     if oracle:
-        err_o = _angle_with_axis(np.concatenate(ups), tt[:, 3:6]) - tt[:, 1]
+        err_o = angles_deg(np.concatenate(ups), tt[:, 3:6])[0] - tt[:, 1]
         err_o = np.where(np.isfinite(err_o), err_o, 0.0)
     sets = [e for e in events if isinstance(e, SetEvent)]
     reps = [r for s in sets for r in s.reps]
@@ -175,17 +176,6 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     out["reps_in_tests"] = false_test
     out["has_tests"] = bool(test_spans)
     return out
-
-
-def _angle_with_axis(up, right):
-    """Tibial angle (deg) of up vectors (n,3) with a per-sample lateral axis (n,3), both in
-    the sensor frame (the same projection as ``motion.mount.angles_deg``)."""
-    import numpy as np
-
-    h = right - np.sum(up * right, axis=1)[:, None] * up
-    h /= np.linalg.norm(h, axis=1, keepdims=True)
-    fx = up[:, 1] * h[:, 2] - up[:, 2] * h[:, 1]
-    return np.degrees(np.arctan2(fx, up[:, 0]))
 
 
 def aggregate(results: list[dict]) -> dict:

@@ -85,11 +85,12 @@ def rotation_about_shin_deg(right_axis: np.ndarray) -> float:
 
 
 def angles_deg(up: np.ndarray, right_axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Tibial and frontal angles (deg) from up vectors (n,3) or (3,) and the lateral axis,
-    both in the sensor frame (the shared definitions with x_s = sensor +X)."""
+    """Tibial and frontal angles (deg) from up vectors (n,3) or (3,) and the lateral axis
+    ((3,), or one per up vector), both in the sensor frame (the shared definitions with
+    x_s = sensor +X)."""
     u = np.atleast_2d(np.asarray(up, dtype=np.float64))
-    r = np.asarray(right_axis, dtype=np.float64)
-    h = r[None, :] - (u @ r)[:, None] * u
+    r = np.atleast_2d(np.asarray(right_axis, dtype=np.float64))
+    h = r - np.sum(u * r, axis=1)[:, None] * u
     h /= np.linalg.norm(h, axis=1, keepdims=True)
     fx = u[:, 1] * h[:, 2] - u[:, 2] * h[:, 1]  # (up x right)_x = x_s . forward
     tib = np.degrees(np.arctan2(fx, u[:, 0]))
