@@ -16,7 +16,7 @@ from kotdevice.sim import simulate_session, simulate_set
 def _run(res, chunk=32, **kw):
     eng = MotionEngine(**kw)
     ev, ang = [], []
-    for b in res.source(block_size=chunk) if False else _blocks(res.imu, chunk):
+    for b in _blocks(res.imu, chunk):
         o = eng.process(b)
         ev.extend(o.events)
         ang.append(o.tibial_angle_deg)
@@ -147,3 +147,29 @@ def test_first_rep_after_a_posture_change_is_counted(exercise, variant, before, 
     assert [(s.exercise, len(s.reps)) for s in sets] == [(exercise, 6)]
     t0 = res.truth["sets"][0]["rep_list"][0]["start_s"]
     assert abs(sets[0].reps[0].start_s - t0) < 0.5
+
+
+def test_accuracy_bench_scores_a_session_and_its_true_plane_floor(tmp_path):
+    # the bench's own scoring on one written session: counts matched to the truth's sets, the
+    # angle error, and the floor read with the truth's lateral axis (absent from old corpora)
+    from kotdevice.bench.accuracy import aggregate, evaluate_session, format_table
+    from kotdevice.sim.output import write_result
+
+    spec = {"leg": "right", "mount": {"rotation_about_shin_deg": 20, "tilt_frontal_deg": 8},
+            "items": [{"kind": "set", "exercise": "squat", "variant": "deep", "reps": 5}]}
+    res = simulate_session(spec, seed=21, rate_hz=100)
+    write_result(res, tmp_path / "s.csv")
+    r = evaluate_session(tmp_path / "s.csv")
+    assert [(s["truth_reps"], s["reps"], s["exercise_ok"]) for s in r["sets"]] == [(5, 5, True)]
+    floor = (r["oq_move"] / r["n_move"]) ** 0.5
+    engine = (r["sq_move"] / r["n_move"]) ** 0.5
+    assert 0.0 < floor < 1.5 and engine < 5.0
+    table = format_table(aggregate([r]), "cmd")
+    assert "true sagittal plane" in table and "| squat | 1 | 5 | 5 | 100.0 %" in table
+    # a truth.csv without the lateral-axis columns: no floor row, the rest unchanged
+    tcsv = tmp_path / "s.truth.csv"
+    rows = [",".join(line.split(",")[:3]) for line in tcsv.read_text().splitlines()]
+    tcsv.write_text("\n".join(rows) + "\n")
+    r2 = evaluate_session(tmp_path / "s.csv")
+    assert "oq_move" not in r2 and r2["sq_move"] == r["sq_move"]
+    assert "true sagittal plane" not in format_table(aggregate([r2]), "cmd")

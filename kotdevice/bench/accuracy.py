@@ -69,34 +69,24 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
 
     from kotdevice.motion.engine import run_file
     from kotdevice.motion.events import KneeToWallEvent, SetEvent
+    from kotdevice.motion.mount import angles_deg
     from kotdevice.rawcsv import iter_blocks
 
     base = csv_path.with_suffix("")
     truth = json.loads(Path(str(base) + ".truth.json").read_text(encoding="utf-8"))
     tt = np.loadtxt(str(base) + ".truth.csv", delimiter=",", skiprows=1, ndmin=2)
-    angles = []
-    # Beside the engine, its own fusion core alone, so the angle can also be read with the
-    # true sagittal plane (truth.csv's right_x..z): that splits the angle error into what the
-    # mount calibration gets wrong and what the sensor + fusion leave (accelerometer bias).
-    from kotdevice.motion.engine import EngineSettings
-    from kotdevice.motion.fusion import TiltFusion
-    from kotdevice.motion.mount import angles_deg
-    oracle = tt.shape[1] >= 6
-    fusion = TiltFusion((settings or EngineSettings()).fusion) if oracle else None
-    ups = []
-
-    def blocks():
-        for b in iter_blocks(csv_path, block_size=32):
-            if fusion is not None and hasattr(b, "accel_g"):
-                ups.append(fusion.update(b.t_s, b.accel_g, b.gyro_dps).up)
-            yield b
-
-    events, eng = run_file(blocks(), settings=settings, on_angles=lambda t, a, f: angles.append(a))
-    ang = np.concatenate(angles)
+    outs = []
+    events, eng = run_file(iter_blocks(csv_path, block_size=32), settings=settings,
+                           on_output=lambda o: outs.append((o.tibial_angle_deg, o.up)))
+    ang = np.concatenate([a for a, _ in outs])
     err = ang - tt[:, 1]
     t = tt[:, 0]
+    # With the true sagittal plane (truth.csv's right_x..z, when present) the fusion's own up
+    # vector reads the angle any mount calibration could reach at best: that splits the error
+    # into the calibration's share and the sensor + fusion's (accelerometer bias).
+    oracle = tt.shape[1] >= 6
     if oracle:
-        err_o = angles_deg(np.concatenate(ups), tt[:, 3:6])[0] - tt[:, 1]
+        err_o = angles_deg(np.concatenate([u for _, u in outs]), tt[:, 3:6])[0] - tt[:, 1]
         err_o = np.where(np.isfinite(err_o), err_o, 0.0)
     sets = [e for e in events if isinstance(e, SetEvent)]
     reps = [r for s in sets for r in s.reps]

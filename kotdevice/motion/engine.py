@@ -123,6 +123,7 @@ class EngineOutput:
     tibial_angle_deg: np.ndarray
     frontal_angle_deg: np.ndarray
     events: list
+    up: np.ndarray  # (n,3) the fusion's unit up direction, sensor frame (NaN rows: skipped)
 
     def __len__(self) -> int:
         return int(self.t_s.shape[0])
@@ -266,7 +267,7 @@ class MotionEngine:
         n = len(block)
         if n == 0:
             z = np.zeros(0)
-            return EngineOutput(z, z.copy(), z.copy(), [])
+            return EngineOutput(z, z.copy(), z.copy(), [], np.zeros((0, 3)))
         fo = self._fusion.update(block.t_s, block.accel_g, block.gyro_dps)
         t = np.ascontiguousarray(block.t_s, dtype=np.float64)
         acc = np.ascontiguousarray(block.accel_g, dtype=np.float64)
@@ -291,7 +292,7 @@ class MotionEngine:
         if moving.size:
             self._last_motion_t = float(t[moving[-1]])
         self._update_state(t_end, float(ang[-1]), float(fro[-1]))
-        return EngineOutput(t, ang, fro, events)
+        return EngineOutput(t, ang, fro, events, fo.up)
 
     def process_gap(self, gap: Gap) -> list:
         events: list = [GapEvent(float(gap.start_s), float(gap.duration_s), int(gap.samples_lost),
@@ -655,18 +656,18 @@ class MotionEngine:
 
 
 def run_file(blocks, settings: EngineSettings | None = None, exercise: str | None = None,
-             mount: dict | None = None, on_angles=None):
+             mount: dict | None = None, on_output=None):
     """Run the engine over an iterable of ImuBlocks; returns (events, engine).
 
-    ``on_angles(t_s, tibial_deg, frontal_deg)`` receives each block's angle series (for
-    --angles-out / plots) so nothing whole-file is kept here.
+    ``on_output(EngineOutput)`` receives each block's output (angle series, up vectors) so
+    nothing whole-file is kept here.
     """
     eng = MotionEngine(settings, exercise=exercise, mount=mount)
     events: list = []
     for b in blocks:
         out = eng.process(b)
         events.extend(out.events)
-        if on_angles is not None:
-            on_angles(out.t_s, out.tibial_angle_deg, out.frontal_angle_deg)
+        if on_output is not None:
+            on_output(out)
     events.extend(eng.finish())
     return events, eng
