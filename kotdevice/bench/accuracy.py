@@ -67,7 +67,7 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     """Score one session file against its truth (FILE.truth.json / FILE.truth.csv)."""
     import numpy as np
 
-    from kotdevice.motion.engine import run_file
+    from kotdevice.motion.engine import MotionEngine
     from kotdevice.motion.events import KneeToWallEvent, SetEvent
     from kotdevice.motion.mount import angles_deg
     from kotdevice.rawcsv import iter_blocks
@@ -76,8 +76,20 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     truth = json.loads(Path(str(base) + ".truth.json").read_text(encoding="utf-8"))
     tt = np.loadtxt(str(base) + ".truth.csv", delimiter=",", skiprows=1, ndmin=2)
     outs = []
-    events, eng = run_file(iter_blocks(csv_path, block_size=32), settings=settings,
-                           on_output=lambda o: outs.append((o.tibial_angle_deg, o.up)))
+    # The athlete selects the knee-to-wall test before its first attempt and goes back to
+    # counting after it (button or `mode` command): the engine switches mode at those times.
+    switches = sorted((t, m) for x in truth.get("tests", []) if x.get("attempts")
+                      for t, m in ((x["attempts"][0]["start_s"] - 0.5, "knee_to_wall"),
+                                   (x["attempts"][-1]["end_s"] + 0.5, "reps")))
+    eng = MotionEngine(settings)
+    events = []
+    for blk in iter_blocks(csv_path, block_size=32):
+        while switches and blk.t_s[0] >= switches[0][0]:
+            eng.set_mode(switches.pop(0)[1])
+        o = eng.process(blk)
+        events.extend(o.events)
+        outs.append((o.tibial_angle_deg, o.up))
+    events.extend(eng.finish())
     ang = np.concatenate([a for a, _ in outs])
     err = ang - tt[:, 1]
     t = tt[:, 0]
@@ -233,8 +245,8 @@ def format_table(s: dict, cmd: str) -> str:
               f"{s['latency_p50']:.2f} s / {s['latency_p95']:.2f} s "
               f"({100 * s['latency_within_300ms']:.1f} % within 0.3 s) |",
               f"| partial flag agrees with the truth | {100 * s['partial_agree']:.1f} % of matched reps |",
-              f"| reps counted during knee-to-wall tests (auto mode; {s['sessions_with_tests']} sessions have one) "
-              f"| {s['reps_in_tests']} |",
-              f"| knee-to-wall attempts recognised automatically (auto mode) | {s['ktw_found']} of "
-              f"{s['ktw_attempts']} (angle MAE {s['ktw_mae']:.2f}°; {s['ktw_false']} outside a test) |"]
+              f"| reps counted during knee-to-wall tests (test mode selected; {s['sessions_with_tests']} "
+              f"sessions have one) | {s['reps_in_tests']} |",
+              f"| knee-to-wall attempts measured (test mode) | {s['ktw_found']} of "
+              f"{s['ktw_attempts']} (angle MAE {s['ktw_mae']:.2f}°; {s['ktw_false']} outside an attempt) |"]
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from kotdevice.motion.fusion import FusionSettings, TiltFusion
 from kotdevice.motion.metrics import set_metrics
 from kotdevice.motion.mount import Mount, rotation_about_shin_deg, tibial_angle_deg
 from kotdevice.motion.reps import (
-    Candidate, CountSettings, Extreme, SwingTracker, classify, fits_set, squat_variant,
+    Candidate, CountSettings, Extreme, SwingTracker, classify, fits_set, squat_variant, stride_like,
 )
 from kotdevice.samples import Gap, ImuBlock
 
@@ -75,15 +75,7 @@ class EngineSettings:
     # knee-to-wall test
     ktw_min_hold_s: float = 1.0
     ktw_min_angle_deg: float = 10.0  # above the standing angle
-    # In automatic (reps) mode a forward swing that holds its maximum this long is a
-    # knee-to-wall attempt - unless the next rep follows within ktw_auto_gap_s of its end
-    # (a paused squat set: counted then, its first rep reported late). Between attempts
-    # the athlete stands back and re-sets the foot; between squat reps nobody stands that long.
-    ktw_auto_hold_s: float = 1.8
-    # ... and held much longer than the way there took (10-90 % of the ROM): a lunge to the
-    # wall is quick and then held; a slow rep's long bottom comes with a slow descent
-    ktw_auto_hold_vs_out: float = 1.4
-    ktw_auto_gap_s: float = 1.4
+    ktw_creep_deg: float = 2.0
 
     def kernel_config(self) -> np.ndarray:
         c = np.zeros(K.C_SIZE)
@@ -140,6 +132,7 @@ class _OpenSet:
     holds: list = field(default_factory=list)  # seconds each rep held its peak
     gaps: list = field(default_factory=list)  # seconds between one rep's end and the next start
     rates: list = field(default_factory=list)  # each rep's fastest rate / its ROM (1/s)
+    durations: list = field(default_factory=list)  # seconds each rep took
     last_end_s: float = 0.0
     base_angle: float | None = None
 
@@ -171,7 +164,6 @@ class MotionEngine:
         self._last_motion_t = -1e9
         self._pending: Candidate | None = None
         self._ktw_wait: list[Extreme] = []
-        self._ktw_cand: Candidate | None = None  # auto mode: a held-max swing, undecided
         self._unused: Candidate | None = None  # the last swing that started no set
         self._r_evt = self._k[K.R:K.R + 3].copy()
         self._learned = False
@@ -304,8 +296,7 @@ class MotionEngine:
 
     def finish(self) -> list:
         self._pending = None  # the stream ended before its hold was known: not counted
-        events = self._resolve_ktw(None)
-        events.extend(self._close_set())
+        events = self._close_set()
         for x in self._ktw_wait:  # never calibrated: report with the nominal mount
             events.extend(self._ktw_event(x))
         self._ktw_wait = []
@@ -379,56 +370,19 @@ class MotionEngine:
         c = self._tracker.feed(e)
         if c is not None:
             out.extend(self._on_candidate(c))
-        kc = self._ktw_cand
-        if kc is not None and e.kind == -kc.s and e.t_first < kc.end_s + 0.5 \
-                and e.t_last - kc.end_s >= self.settings.ktw_auto_gap_s \
-                and abs(e.v - kc.end.v) <= 0.3 * kc.rom:
-            # it stayed back at its start position: no rep followed promptly
-            out.extend(self._resolve_ktw(None))
         return out
-
-    def _held_max(self, c: Candidate) -> bool:
-        """A forward maximum held like a knee-to-wall attempt (auto mode only)."""
-        if self._exercise is not None or c.s <= 0:
-            return False
-        stand = self.stand_angle_deg
-        hold = c.peak_hold_s
-        mid = c.mid_out_s()
-        return (hold >= self.settings.ktw_auto_hold_s
-                and (mid is None or hold >= self.settings.ktw_auto_hold_vs_out * mid)
-                and (stand is None or c.peak.raw - stand >= self.settings.ktw_min_angle_deg))
-
-    def _resolve_ktw(self, c: Candidate | None) -> list:
-        """Settle a held-max swing: a paused squat's first rep if ``c`` follows it promptly
-        as the next rep, else a knee-to-wall attempt."""
-        kc = self._ktw_cand
-        if kc is None:
-            return []
-        self._ktw_cand = None
-        if c is not None and c.start.t_last - kc.end_s < self.settings.ktw_auto_gap_s \
-                and self._kind(c) == "squat":
-            self._open = _OpenSet("squat", squat_variant(kc, self.stand_angle_deg), kc.s,
-                                  self._n_sets)
-            self._n_sets += 1
-            rep = self._add_rep(self._open, kc)
-            # reported now, not when it ended: say so
-            rep = replace(rep, detected_s=round(max(rep.detected_s, c.detected_s), 3))
-            self._open.reps[-1] = rep
-            return [rep]
-        x = replace(kc.peak)
-        x.t_first = x.t_last - kc.peak_hold_s  # the whole hold (see Candidate.peak_hold_s)
-        if not self._learned:
-            self._ktw_wait.append(x)
-            return []
-        return self._ktw_event(x)
 
     def _on_candidate(self, c: Candidate, held: bool | None = None) -> list:
         cs = self.settings.counting
-        out: list = self._resolve_ktw(c)
+        out: list = []
         kind = self._kind(c)
         op = self._open
         in_squat_set = (op is not None and op.exercise == "squat"
                         and c.start_s - op.last_end_s <= cs.rest_gap_s.get("squat", 8.0))
+        if op is not None and op.exercise == "backward_walk" and kind in ("walk", "squat") \
+                and c.start_s - op.last_end_s <= cs.rest_gap_s["backward_walk"] and stride_like(c, cs):
+            # a stride of a walk in progress may be a little less lopsided than a first one
+            kind = "backward_walk"
         if kind == "squat" and self._gait_like(c) and self._exercise != "squat" \
                 and not in_squat_set:
             # Fast and short like a stride: a step-up/down stops at the top, walking goes
@@ -457,21 +411,16 @@ class MotionEngine:
                 out.extend(self._close_set())
                 return out
             typical = float(np.median(op.roms))
-            # a maximum held far longer than this set's reps held theirs: a test, not a rep
-            ktw_like = self._held_max(c) and c.peak_hold_s > 2.0 * max(op.holds)
             if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
                     kind is None or kind == op.exercise or self._exercise is not None) \
-                    and not ktw_like and self._in_rhythm(op, c, typical):
+                    and self._in_rhythm(op, c, typical):
                 out.append(self._add_rep(op, c))
                 return out
-            if (kind is None or kind == op.exercise) and not ktw_like:
+            if kind is None or kind == op.exercise:
                 return out
             out.extend(self._close_set())
         if kind is None or kind == "walk":
             self._unused = c if kind is None else None
-            return out
-        if kind == "squat" and self._held_max(c):
-            self._ktw_cand = c  # decided by what follows (see _resolve_ktw)
             return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
@@ -496,6 +445,9 @@ class MotionEngine:
         rhythm - after a pause longer than the set's usual one it is fidgeting in the rest."""
         cs = self.settings.counting
         if c.peak_hold_s > cs.set_hold_factor * max(op.holds) + cs.set_hold_slack_s:
+            return False
+        # ... and lasting about as long (sitting down on a bench after the last rep is slow)
+        if c.duration > cs.set_dur_factor * max(op.durations) + cs.set_hold_slack_s:
             return False
         # ... and in pace (fastest rate per degree of ROM, 1/s): a stride-fast swing after
         # slow reps is walking off
@@ -541,6 +493,7 @@ class MotionEngine:
         op.roms.append(abs(c.peak.raw - c.start.v))
         op.holds.append(c.peak_hold_s)
         op.rates.append(max(c.rpos, c.rneg) / max(c.rom, 1.0))
+        op.durations.append(c.duration)
         op.last_end_s = c.end_s
         op.base_angle = c.end.v
         typical = float(np.median(op.roms))
@@ -577,16 +530,19 @@ class MotionEngine:
         )
 
     def _check_rest(self, t_now: float) -> list:
-        out: list = []
-        kc = self._ktw_cand
-        if kc is not None and t_now - kc.end_s > self.settings.counting.rest_gap_s["squat"]:
-            out = self._resolve_ktw(None)
         op = self._open
         if op is None:
-            return out
+            return []
+        # The rest lasts until the next movement starts, not until it is recognised: a slow
+        # paused rep (3 s down, 3 s hold, 2 s up) is not a rest before its own end. A swing
+        # out that never comes back stops holding the set open after max_rep_s.
+        tr = self._tracker
+        if tr.start is not None and tr.peak is not None \
+                and t_now - tr.start.t_last <= tr.max_rep_s:
+            t_now = min(t_now, tr.start.t_last)
         if t_now - op.last_end_s > self.settings.counting.rest_gap_s.get(op.exercise, 8.0):
-            out.extend(self._close_set())
-        return out
+            return self._close_set()
+        return []
 
     def _close_set(self) -> list:
         op = self._open
@@ -606,6 +562,10 @@ class MotionEngine:
         if e.kind != 1:
             return []
         if e.how == 1:
+            prev = self._ktw_peak
+            if prev is not None and abs(e.v - prev.v) <= self.settings.ktw_creep_deg:
+                # a held lunge creeping a little deeper is one hold, timed from its start
+                e = replace(e, t_first=prev.t_first)
             self._ktw_peak = e
             return []
         held = self._ktw_peak

@@ -143,6 +143,18 @@ class Candidate:
             return None
         return t90 - t10
 
+    def mid_back_s(self) -> float | None:
+        """Seconds the way back took from 90 % to 10 % of the ROM (None if unknown)."""
+        if self.s <= 0 or not self.end.dep:
+            return None
+        a = self.start.v
+        r = self.peak.v - a
+        t90 = self.end.departure(a + 0.9 * r)
+        t10 = self.end.departure(a + 0.1 * r)
+        if not (self.peak.t_first - 1e-9 <= t90 <= t10 <= self.end.t_first + 1e-9):
+            return None
+        return t10 - t90
+
     @property
     def start_s(self) -> float:
         # the start position's hold band was left at start.t_last, but a start reached long
@@ -196,6 +208,7 @@ class SwingTracker:
     rebase_hold_s: float = 0.6
     rebase_frac: float = 0.2  # ... having come back at least this share (not a slow start back)
     rest_hold_s: float = 1.5  # held this long anywhere: a rest, the next rep starts from there
+    step_rise_frac: float = 0.5  # ... if what follows a held step rises this share of the step
     start: Extreme | None = None
     peak: Extreme | None = None
     _held: dict = field(default_factory=dict)
@@ -224,6 +237,12 @@ class SwingTracker:
         self._iv = self._ivpeak = None  # intermediate valley bookkeeping (see feed)
         self._lastv = None
 
+    def _give_up(self, peak: Extreme, t: float) -> None:
+        """Remember the swing given up at a rebase (the first one, while it can still end)."""
+        pv = self._prev
+        if pv is None or t - pv[0].t_last > self.max_rep_s:
+            self._prev = (self.start, peak, list(self._stats))
+
     def _acc(self, e: Extreme) -> None:
         st = self._stats
         st[0] = max(st[0], e.rpos)
@@ -251,7 +270,10 @@ class SwingTracker:
                         or (x.t_last - p.t_first >= self.rest_hold_s
                             and s * (p.v - x.v) <= 0.1 * rom))):
                     # held for a while part-way back (sat down on a chair): a new start
-                    # position; the way down to it was not a rep
+                    # position; the way down to it was not a rep - unless the angle goes on
+                    # back past the old start (a long paused bottom that crept): see _prev
+                    if s * x.v > s * self.start.v:
+                        self._give_up(p, x.t)
                     self.start, self.peak = x, None
                     self._reset_stats()
             self._acc(e)
@@ -273,9 +295,11 @@ class SwingTracker:
             if p is None or s * e.v >= s * p.v:
                 if p is not None and p.how == 1 and (
                         s * (e.v - p.v) > 2.0 * s * (p.v - self.start.v)
-                        or p.t_last - p.t_first >= self.rest_hold_s):
+                        or (p.t_last - p.t_first >= self.rest_hold_s
+                            and s * (e.v - p.v) >= self.step_rise_frac * s * (p.v - self.start.v))):
                     # the earlier held step was really the start position (the heel-elevated
-                    # stance taken before the first rep; standing a while before a sled drag)
+                    # stance taken before the first rep; standing a while before a sled drag).
+                    # A long-held bottom that only creeps a little deeper is still the rep's.
                     self.start = p
                     self._reset_stats()
                     self._acc(e)
@@ -292,12 +316,14 @@ class SwingTracker:
         if self.peak is None:
             pv = self._prev
             if pv is not None and s * e.v <= s * self.start.v:
-                # the given-up swing went on back after all: it was a rep
                 p0, pk, st = pv
                 prom = s * (pk.v - p0.v)
-                self._prev = None
-                if prom >= self.min_rom_deg and s * (pk.v - e.v) >= self.return_frac * prom \
-                        and e.t_first - p0.t_last <= self.max_rep_s:
+                if e.t_first - p0.t_last > self.max_rep_s:
+                    self._prev = None
+                elif prom >= self.min_rom_deg and s * (pk.v - e.v) >= self.return_frac * prom:
+                    # the given-up swing went on back after all: it was a rep (a plateau
+                    # that only crept a little lower keeps waiting for it)
+                    self._prev = None
                     self.start = e
                     self._reset_stats()
                     return Candidate(s, p0, pk, e, st[0], st[1], st[2], st[3], st[4],
@@ -337,7 +363,7 @@ class SwingTracker:
             # Remember what was given up: a slow rep's end settles part-way back and then
             # creeps the rest of the way (see the peak None branch).
             if s * e.v > s * self.start.v:
-                self._prev = (self.start, self.peak, list(self._stats))
+                self._give_up(self.peak, e.t)
             self.start, self.peak = e, None
             self._reset_stats()
             self._iv = self._ivpeak = None
@@ -366,7 +392,7 @@ class CountSettings:
     """Physically motivated limits (degrees of shin inclination, seconds, deg/s)."""
 
     squat_min_rom_deg: float = 10.0  # a first rep shallower than this is fidgeting
-    squat_max_s: float = 8.0  # slow tempo reps with a pause (3-1-2 s, fatigued) stay below
+    squat_max_s: float = 12.0  # slow tempo reps with a pause (3-3-3 s, fatigued) stay below
     max_peaks_first: int = 2  # a set's first rep is one swing (a wobble at most), not a medley
     squat_min_s: float = 0.7
     tib_min_rom_deg: float = 1.5  # to start a set (a shallower first raise is counted
@@ -389,6 +415,8 @@ class CountSettings:
     gait_min_rate_dps: float = 40.0  # backward walk / sled drag (told apart by asymmetry)
     walk_min_rate_dps: float = 100.0  # forward walking's swing back is at least this fast
     gait_asym: float = 1.15  # backward walk: the outward (swing) half this much faster
+    gait_asym_dur: float = 1.25  # ... and (when known) its middle 80 % this much shorter,
+    gait_asym_clear: float = 1.4  # ... unless its peak rate is this much faster
     gait_heel_strike_deg: float = 4.0  # forward walking: heel strike leans back this far
     step_hold_s: float = 0.25  # a step-up/down rep ends standing on the step this long
     base_tol_deg: float = 4.0  # a rep in a set starts where the last one ended, within this
@@ -399,6 +427,7 @@ class CountSettings:
     # a set's rhythm (see MotionEngine._in_rhythm)
     set_hold_factor: float = 2.0
     set_hold_slack_s: float = 1.0
+    set_dur_factor: float = 1.6
     set_gap_factor: float = 2.5
     set_gap_min_s: float = 1.5
     set_gap_default_s: float = 1.0
@@ -410,6 +439,22 @@ class CountSettings:
                                                       "backward_walk": 4.0})
 
 
+def stride_like(c: Candidate, cs: CountSettings) -> bool:
+    """Backward-walk stride: fast, and the swing (out) faster than the stance (back)."""
+    return max(c.rpos, c.rneg) >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate
+
+
+def symmetric_swing(c: Candidate, cs: CountSettings) -> bool:
+    """Peak rates only a little lopsided, and the middle 80 % of the way out and of the way
+    back took about as long: a squat going down about as fast as it comes up, whatever a
+    jittery peak rate says. A stride's stance takes ~1.6x its swing. (A first stride from
+    standing leans in slowly first, but its swing's peak rate is far above its stance's.)"""
+    if c.out_rate >= cs.gait_asym_clear * c.back_rate:
+        return False
+    mo, mb = c.mid_out_s(), c.mid_back_s()
+    return mo is not None and mb is not None and mb < cs.gait_asym_dur * mo
+
+
 def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str | None:
     """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...)."""
     dur = c.duration
@@ -417,7 +462,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
     if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s:
         # gait: the swing phase is the fast half. Walking backward the shin swings forward
         # (angle rising) fast; walking forward it swings back fast.
-        if fastest >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate:
+        if stride_like(c, cs) and not symmetric_swing(c, cs):
             return "backward_walk"
         # forward walking: the fast swing back ends at heel strike, where the shin leans
         # back behind its standing angle. (Whether a fast swing stops at the top - a step
