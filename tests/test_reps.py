@@ -137,3 +137,47 @@ def test_partial_in_the_sets_rhythm_counts_but_a_bounce_in_the_rest_does_not():
     (s,) = [e for e in ev if type(e).__name__ == "SetEvent"]
     assert len(s.reps) == 5
     assert [r.partial for r in s.reps] == [False, False, False, False, True]
+
+
+def test_tibialis_raises_in_a_session_that_starts_at_the_wall():
+    # the quiet start is already leaning back against the wall (no upright reference):
+    # leaning back is then judged against vertical, and the raises still count
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+    from kotdevice.motion._synth import imu_from_angles, rep_profile
+
+    t = np.arange(0.0, 30.0, 0.005)
+    starts = [3.0 + 2.0 * k for k in range(10)]
+    theta, _ = rep_profile(t, starts, [4.0] * 10, down_s=0.7, hold_s=0.3, up_s=0.5, base=-12.0)
+    blk, _, _ = imu_from_angles(t, theta, rot_about_x_deg=10.0, tilt_front_deg=4.0, seed=3)
+    eng = MotionEngine()
+    ev = eng.process(blk).events + eng.finish()
+    sets = [e for e in ev if type(e).__name__ == "SetEvent"]
+    assert eng.stand_angle_deg < -9.0
+    assert [(s.exercise, len(s.reps)) for s in sets] == [("tib_raise", 10)]
+
+
+@pytest.mark.parametrize("down_s,hold_s,up_s,gap_s,rate_hz", [
+    (0.9, 0.0, 0.9, 0.1, 50.0),  # quick, as fast down as up, no pause: not a walking stride
+    (0.7, 0.0, 0.85, 0.1, 200.0),  # ... even dropping into it a little faster than coming up
+    (3.0, 3.0, 2.5, 1.0, 100.0),  # slow 3-3-3 tempo: 8.5 s reps are still reps of one set
+])
+def test_squat_tempos_beyond_the_simulator(down_s, hold_s, up_s, gap_s, rate_hz):
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+    from kotdevice.motion._synth import imu_from_angles, rep_profile
+
+    period = down_s + hold_s + up_s + gap_s
+    t = np.arange(0.0, 4.0 + 7 * period + 4.0, 0.001)
+    starts = [3.0 + k * period for k in range(7)]
+    theta, _ = rep_profile(t, starts, [38.0] * 7, down_s=down_s, hold_s=hold_s, up_s=up_s, base=3.0)
+    blk, _, _ = imu_from_angles(t, theta, rot_about_x_deg=-15.0, tilt_front_deg=5.0, seed=5)
+    step = int(round(1000.0 / rate_hz))
+    blk = blk.slice(0, len(blk)) if step == 1 else type(blk)(blk.t_s[::step], blk.accel_g[::step],
+                                                            blk.gyro_dps[::step])
+    eng = MotionEngine()
+    ev = eng.process(blk).events + eng.finish()
+    sets = [e for e in ev if type(e).__name__ == "SetEvent"]
+    assert [(s.exercise, len(s.reps)) for s in sets] == [("squat", 7)]

@@ -420,18 +420,22 @@ class MotionEngine:
                 return out
             out.extend(self._close_set())
         if kind is None or kind == "walk":
-            self._unused = c if kind is None else None
+            # kept in case a set starts right after it (a forward-looking "walk" may be
+            # a backward walk's first stride, leaning in from standing)
+            self._unused = c if kind is None or stride_like(c, cs) else None
             return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
         self._n_sets += 1
         r, self._unused = self._unused, None
-        if r is not None and kind in ("squat", "tib_raise") and r.s == c.s \
-                and 0.0 <= c.start_s - r.end_s <= cs.first_rep_lookback_s \
-                and fits_set(r, kind, c.s, c.rom, cs, c.start.v):
+        if r is not None and r.s == c.s and 0.0 <= c.start_s - r.end_s <= cs.first_rep_lookback_s \
+                and fits_set(r, kind, c.s, c.rom, cs, c.start.v) and (
+                    kind in ("squat", "tib_raise")
+                    or (kind == "backward_walk" and stride_like(r, cs))):
             # The swing just before, from the same start position, was this set's first rep
-            # (a partial one, too shallow to start a set on its own): count it now that the
-            # set is known - reported late, together with the second rep.
+            # (a partial one, too shallow to start a set on its own; a first stride less
+            # lopsided than the rest): count it now that the set is known - reported late,
+            # together with the second rep.
             rep = self._add_rep(self._open, r)
             rep = replace(rep, detected_s=round(max(rep.detected_s, c.detected_s), 3))
             self._open.reps[-1] = rep
@@ -444,7 +448,7 @@ class MotionEngine:
         its peak is a posture, and a shallow (partial-sized) swing counts only in the set's
         rhythm - after a pause longer than the set's usual one it is fidgeting in the rest."""
         cs = self.settings.counting
-        if c.peak_hold_s > cs.set_hold_factor * max(op.holds) + cs.set_hold_slack_s:
+        if c.peak_hold_s > cs.set_hold_factor * max(max(op.holds), cs.set_hold_floor_s) + cs.set_hold_slack_s:
             return False
         # ... and lasting about as long (sitting down on a bench after the last rep is slow)
         if c.duration > cs.set_dur_factor * max(op.durations) + cs.set_hold_slack_s:

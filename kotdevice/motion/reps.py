@@ -427,6 +427,7 @@ class CountSettings:
     # a set's rhythm (see MotionEngine._in_rhythm)
     set_hold_factor: float = 2.0
     set_hold_slack_s: float = 1.0
+    set_hold_floor_s: float = 1.5  # a first rep's hold may read short: compare with at least this
     set_dur_factor: float = 1.6
     set_gap_factor: float = 2.5
     set_gap_min_s: float = 1.5
@@ -485,7 +486,11 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         out_s = max(c.peak.t_first - c.start_s, 1e-3)
         if c.out_rate > cs.max_peak_to_mean * c.rom / out_s:
             return None
-    lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
+    # Leaning back against the wall, relative to standing. A session that began leaning back
+    # (quiet at the wall from the start) has no upright reference: use vertical instead.
+    ref = None if stand_angle is None else (
+        stand_angle if stand_angle > -cs.tib_lean_back_deg else 0.0)
+    lean = ref is not None and c.start_angle <= ref - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
             and cs.tib_min_s <= dur <= cs.tib_max_s \
             and c.start.t_last - c.start.t_first >= cs.tib_start_hold_s:
