@@ -78,6 +78,7 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
     outs = []
     # The athlete selects the knee-to-wall test before its first attempt and goes back to
     # counting after it (button or `mode` command): the engine switches mode at those times.
+    attempts = [a for x in truth.get("tests", []) for a in x.get("attempts", [])]
     switches = sorted((t, m) for x in truth.get("tests", []) if x.get("attempts")
                       for t, m in ((x["attempts"][0]["start_s"] - 0.5, "knee_to_wall"),
                                    (x["attempts"][-1]["end_s"] + 0.5, "reps")))
@@ -148,35 +149,20 @@ def evaluate_session(csv_path: Path, settings=None) -> dict:
                             "exercise_ok": ex_ok, "peak_abs_err": peak_err, "partial_ok": part_ok,
                             "latency_s": latency, "truth_partials": sum(r["partial"] for r in ts["rep_list"]),
                             "start_s": ts["start_s"]})
+    # (counting is off while the test mode is selected, so no rep can fall in a test)
     rest_spans = [(r["start_s"], r["end_s"]) for r in truth["rests"]]
-    test_spans = [(a["start_s"] - 0.5, a["end_s"] + 0.5) for x in truth.get("tests", [])
-                  for a in x.get("attempts", [])]
-    false_rest, false_test = [], 0
-    for i, r in enumerate(reps):
-        if i in used:
-            continue
-        mid = 0.5 * (r.start_s + r.end_s)
-        if any(a <= mid <= b for a, b in test_spans):
-            false_test += 1
-        elif any(a <= mid <= b for a, b in rest_spans):
-            false_rest.append(round(mid, 2))
-    # knee-to-wall attempts recognised automatically (reps mode, nothing selected)
+    out["false_rest"] = [round(m, 2) for i, r in enumerate(reps) if i not in used
+                         for m in [0.5 * (r.start_s + r.end_s)] if any(a <= m <= b for a, b in rest_spans)]
+    # knee-to-wall attempts measured in the test mode
     ktw = [e for e in events if isinstance(e, KneeToWallEvent)]
-    attempts = [a for x in truth.get("tests", []) for a in x.get("attempts", [])]
-    found, ktw_err = 0, []
-    for a in attempts:
-        hit = [e for e in ktw if a["start_s"] - 0.5 <= e.t_s <= a["end_s"] + 0.5]
-        if hit:
-            found += 1
-            ktw_err.append(abs(hit[0].angle_deg - a["angle_deg"]))
+
+    def in_attempt(e, a):
+        return a["start_s"] - 0.5 <= e.t_s <= a["end_s"] + 0.5
+    hits = [[e for e in ktw if in_attempt(e, a)] for a in attempts]
     out["ktw_attempts"] = len(attempts)
-    out["ktw_found"] = found
-    out["ktw_err"] = ktw_err
-    out["ktw_false"] = sum(1 for e in ktw if not any(a["start_s"] - 0.5 <= e.t_s <= a["end_s"] + 0.5
-                                                     for a in attempts))
-    out["false_rest"] = false_rest
-    out["reps_in_tests"] = false_test
-    out["has_tests"] = bool(test_spans)
+    out["ktw_found"] = sum(bool(h) for h in hits)
+    out["ktw_err"] = [abs(h[0].angle_deg - a["angle_deg"]) for h, a in zip(hits, attempts) if h]
+    out["ktw_false"] = sum(1 for e in ktw if not any(in_attempt(e, a) for a in attempts))
     return out
 
 
@@ -211,17 +197,16 @@ def aggregate(results: list[dict]) -> dict:
             "orms_move": rms("oq_move", "n_move") if has_o else None,
             "orms_rest": rms("oq_rest", "n_rest") if has_o else None,
             "orms_rest_after": rms("oq_rest_after", "n_rest_after") if has_o else None,
-            "reps_in_tests": int(sum(r["reps_in_tests"] for r in results)),
             "latency_p50": float(np.percentile(lat, 50)) if len(lat) else float("nan"),
             "latency_p95": float(np.percentile(lat, 95)) if len(lat) else float("nan"),
             "latency_within_300ms": float(np.mean(lat <= 0.3)) if len(lat) else float("nan"),
             "partial_agree": part / max(1, n_rep),
-            "sessions_with_tests": int(sum(r["has_tests"] for r in results)),
-            "ktw_attempts": int(sum(r.get("ktw_attempts", 0) for r in results)),
-            "ktw_found": int(sum(r.get("ktw_found", 0) for r in results)),
-            "ktw_false": int(sum(r.get("ktw_false", 0) for r in results)),
-            "ktw_mae": float(np.mean([x for r in results for x in r.get("ktw_err", [])]))
-            if any(r.get("ktw_err") for r in results) else float("nan")}
+            "sessions_with_tests": int(sum(r["ktw_attempts"] > 0 for r in results)),
+            "ktw_attempts": int(sum(r["ktw_attempts"] for r in results)),
+            "ktw_found": int(sum(r["ktw_found"] for r in results)),
+            "ktw_false": int(sum(r["ktw_false"] for r in results)),
+            "ktw_mae": float(np.mean([x for r in results for x in r["ktw_err"]]))
+            if any(r["ktw_err"] for r in results) else float("nan")}
 
 
 def format_table(s: dict, cmd: str) -> str:
@@ -245,8 +230,7 @@ def format_table(s: dict, cmd: str) -> str:
               f"{s['latency_p50']:.2f} s / {s['latency_p95']:.2f} s "
               f"({100 * s['latency_within_300ms']:.1f} % within 0.3 s) |",
               f"| partial flag agrees with the truth | {100 * s['partial_agree']:.1f} % of matched reps |",
-              f"| reps counted during knee-to-wall tests (test mode selected; {s['sessions_with_tests']} "
-              f"sessions have one) | {s['reps_in_tests']} |",
-              f"| knee-to-wall attempts measured (test mode) | {s['ktw_found']} of "
+              f"| knee-to-wall attempts measured (test mode; {s['sessions_with_tests']} sessions "
+              f"have a test) | {s['ktw_found']} of "
               f"{s['ktw_attempts']} (angle MAE {s['ktw_mae']:.2f}°; {s['ktw_false']} outside an attempt) |"]
     return "\n".join(lines)

@@ -1,7 +1,9 @@
-"""Small synthetic shin signals for the engine's own tests (not the athlete simulator).
+"""Small synthetic shin signals for the engine's own tests and `bench tempo` (not the
+athlete simulator).
 
 Rigid rotation of a strapped sensor under gravity, with a chosen strap rotation/tilt, plus
-white noise and optional 6-12 Hz jitter bursts. Deterministic for a given seed.
+white noise and optional 6-12 Hz jitter bursts (``add_movement_jitter``). Deterministic for
+a given seed.
 """
 from __future__ import annotations
 
@@ -86,15 +88,29 @@ def _ramp(u):
 
 def rep_profile(t_s, starts, amps, down_s=0.9, hold_s=0.2, up_s=0.8, base=0.0):
     """Angle trace: base + one smooth out-hold-back excursion of amplitude amps[i] starting
-    at starts[i]. Returns (theta, list of (start, end) per rep)."""
+    at starts[i]; down_s/hold_s/up_s are one value for all reps or one per rep. Returns
+    (theta, list of (start, end) per rep)."""
     th = np.full(len(t_s), float(base))
     spans = []
-    for t0, a in zip(starts, amps):
-        u1 = (t_s - t0) / down_s
-        u2 = (t_s - t0 - down_s - hold_s) / up_s
-        th += a * (_ramp(u1) - _ramp(u2))
-        spans.append((t0, t0 + down_s + hold_s + up_s))
+    n = len(starts)
+    for t0, a, d, h, u in zip(starts, amps, *(np.broadcast_to(np.asarray(x, float), (n,))
+                                            for x in (down_s, hold_s, up_s))):
+        th += a * (_ramp((t_s - t0) / d) - _ramp((t_s - t0 - d - h) / u))
+        spans.append((t0, t0 + d + h + u))
     return th, spans
+
+
+def add_movement_jitter(t_s, theta_deg, block: ImuBlock, rng) -> ImuBlock:
+    """Soft-tissue / strap jitter (REAL-SIGNALS §6-8): 6-12 Hz gyro and 5-13 Hz accelerometer
+    oscillations whose size follows the shin's rate (strongest when it moves fastest),
+    axial gyro worst. ``t_s``/``theta_deg`` on the block's own grid."""
+    env = np.clip(np.abs(np.gradient(theta_deg, t_s)) / 60.0, 0.0, 1.5)
+    acc, gyr = block.accel_g.copy(), block.gyro_dps.copy()
+    for ax, amp in ((0, 6.0), (1, 3.0), (2, 4.0)):
+        gyr[:, ax] += amp * env * np.sin(2 * np.pi * rng.uniform(6, 12) * t_s + rng.uniform(0, 6.3))
+    for ax, amp in ((1, 0.06), (2, 0.04), (0, 0.03)):
+        acc[:, ax] += amp * env * np.sin(2 * np.pi * rng.uniform(5, 13) * t_s + rng.uniform(0, 6.3))
+    return ImuBlock(block.t_s, acc, gyr)
 
 
 def squat_session(rate_hz: float = 100.0, reps=(8,), amp_deg: float = 30.0, rest_s: float = 12.0,

@@ -191,6 +191,10 @@ class MotionEngine:
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        if mode != self._mode:
+            # counting and the test never share a swing: each starts afresh from here
+            self._tracker.reset()
+            self._pending = self._unused = None
         self._mode = mode
         self._ktw_peak = None
 
@@ -377,10 +381,9 @@ class MotionEngine:
         out: list = []
         kind = self._kind(c)
         op = self._open
-        in_squat_set = (op is not None and op.exercise == "squat"
-                        and c.start_s - op.last_end_s <= cs.rest_gap_s.get("squat", 8.0))
-        if op is not None and op.exercise == "backward_walk" and kind in ("walk", "squat") \
-                and c.start_s - op.last_end_s <= cs.rest_gap_s["backward_walk"] and stride_like(c, cs):
+        in_set = op is not None and c.start_s - op.last_end_s <= self._rest_gap_s(op.exercise)
+        in_squat_set = in_set and op.exercise == "squat"
+        if in_set and op.exercise == "backward_walk" and kind in ("walk", "squat") and stride_like(c, cs):
             # a stride of a walk in progress may be a little less lopsided than a first one
             kind = "backward_walk"
         if kind == "squat" and self._gait_like(c) and self._exercise != "squat" \
@@ -399,8 +402,7 @@ class MotionEngine:
                 # a step rep starts from standing still too; the last stride of a walk
                 # starts from a heel strike
                 kind = "walk"
-        op = self._open
-        if op is not None and c.start_s - op.last_end_s > cs.rest_gap_s.get(op.exercise, 8.0):
+        if op is not None and not in_set:
             out.extend(self._close_set())
             op = None
         if kind == "walk":
@@ -540,13 +542,15 @@ class MotionEngine:
         # The rest lasts until the next movement starts, not until it is recognised: a slow
         # paused rep (3 s down, 3 s hold, 2 s up) is not a rest before its own end. A swing
         # out that never comes back stops holding the set open after max_rep_s.
-        tr = self._tracker
-        if tr.start is not None and tr.peak is not None \
-                and t_now - tr.start.t_last <= tr.max_rep_s:
-            t_now = min(t_now, tr.start.t_last)
-        if t_now - op.last_end_s > self.settings.counting.rest_gap_s.get(op.exercise, 8.0):
+        t0 = self._tracker.swing_started_s()
+        if t0 is not None and t_now - t0 <= self._tracker.max_rep_s:
+            t_now = min(t_now, t0)
+        if t_now - op.last_end_s > self._rest_gap_s(op.exercise):
             return self._close_set()
         return []
+
+    def _rest_gap_s(self, exercise: str) -> float:
+        return self.settings.counting.rest_gap_s.get(exercise, 8.0)
 
     def _close_set(self) -> list:
         op = self._open
@@ -586,7 +590,7 @@ class MotionEngine:
             return self._ktw_event(held)
         return []
 
-    def _ktw_event(self, x: Extreme, hold_s: float | None = None) -> list:
+    def _ktw_event(self, x: Extreme) -> list:
         stand = self.stand_angle_deg or 0.0
         if x.raw - stand < self.settings.ktw_min_angle_deg:
             return []
@@ -594,8 +598,7 @@ class MotionEngine:
         ang = round(float(x.raw), 2)
         prev = self._ktw.get(leg)
         self._ktw[leg] = ang if prev is None else max(prev, ang)
-        hold = x.t_last - x.t_first if hold_s is None else hold_s
-        return [KneeToWallEvent(round(x.t_last, 3), leg, ang, round(hold, 3))]
+        return [KneeToWallEvent(round(x.t_last, 3), leg, ang, round(x.t_last - x.t_first, 3))]
 
     def _update_state(self, t: float, ang: float, fro: float) -> None:
         st = self._state

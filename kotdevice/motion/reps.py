@@ -131,29 +131,27 @@ class Candidate:
                 t1 = tb
         return t1 - t0
 
-    def mid_out_s(self) -> float | None:
-        """Seconds the way out took from 10 % to 90 % of the ROM (None if unknown)."""
-        if self.s <= 0 or not self.peak.dep:
+    def _mid80_s(self, x: Extreme, t_from: float, t_to: float) -> float | None:
+        """Seconds between the 10 % and 90 % levels of the ROM, from the departure table of
+        ``x`` (the peak: the way out; the end: the way back), within [t_from, t_to]."""
+        if self.s <= 0 or not x.dep:
             return None
         a = self.start.v
         r = self.peak.v - a
-        t10 = self.peak.departure(a + 0.1 * r)
-        t90 = self.peak.departure(a + 0.9 * r)
-        if not (self.start.t_first <= t10 <= t90 <= self.peak.t_first + 1e-9):
+        ta, tb = x.departure(a + 0.1 * r), x.departure(a + 0.9 * r)
+        if x is not self.peak:
+            ta, tb = tb, ta  # the way back passes 90 % first
+        if not (t_from - 1e-9 <= ta <= tb <= t_to + 1e-9):
             return None
-        return t90 - t10
+        return tb - ta
+
+    def mid_out_s(self) -> float | None:
+        """Seconds the way out took from 10 % to 90 % of the ROM (None if unknown)."""
+        return self._mid80_s(self.peak, self.start.t_first, self.peak.t_first)
 
     def mid_back_s(self) -> float | None:
         """Seconds the way back took from 90 % to 10 % of the ROM (None if unknown)."""
-        if self.s <= 0 or not self.end.dep:
-            return None
-        a = self.start.v
-        r = self.peak.v - a
-        t90 = self.end.departure(a + 0.9 * r)
-        t10 = self.end.departure(a + 0.1 * r)
-        if not (self.peak.t_first - 1e-9 <= t90 <= t10 <= self.end.t_first + 1e-9):
-            return None
-        return t10 - t90
+        return self._mid80_s(self.end, self.peak.t_first, self.end.t_first)
 
     @property
     def start_s(self) -> float:
@@ -221,6 +219,7 @@ class SwingTracker:
     def reset(self) -> None:
         self.start = None
         self.peak = None
+        self._prev = None
         self._held = {}
         self._reset_stats()
 
@@ -236,6 +235,11 @@ class SwingTracker:
         self._stats = [0.0, 0.0, 0.0, -1e9, 1e9, 0, -self.s]
         self._iv = self._ivpeak = None  # intermediate valley bookkeeping (see feed)
         self._lastv = None
+
+    def swing_started_s(self) -> float | None:
+        """When the swing in progress (out from its start, not yet back) left its start;
+        None when no swing is under way."""
+        return self.start.t_last if self.start is not None and self.peak is not None else None
 
     def _give_up(self, peak: Extreme, t: float) -> None:
         """Remember the swing given up at a rebase (the first one, while it can still end)."""
