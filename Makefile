@@ -5,8 +5,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-# System packages the tests use for real: a Mosquitto broker, headless Chromium, shellcheck.
-TEST_APT = mosquitto chromium shellcheck
+# System packages the tests use for real: a Mosquitto broker (and mosquitto_passwd), headless
+# Chromium, shellcheck, systemd-analyze (unit checks), openssl (the broker's TLS certificates).
+TEST_APT = mosquitto chromium shellcheck systemd openssl
 RUN_APT  = mosquitto
 
 .PHONY: run test venv test-deps run-deps clean
@@ -17,14 +18,17 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-# pip runs again only when pyproject.toml changes (stamp files in the venv).
+# pip runs again only when pyproject.toml changes (stamp files in the venv). Its output is
+# kept in a log and shown only if it fails; the stamp needs every extra to import.
+PIP_INSTALL = $(BIN)/pip install -q -e
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[local]' 2>&1 | grep -v -e BuildBackendWarning -e '^ ' >&2 || true
-	$(BIN)/python -c "import kotdevice.cli" && touch $@
+	$(PIP_INSTALL) '.[local]' > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log >&2; exit 1; }
+	$(BIN)/python -c "import kotdevice.cli, amqtt" && touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]' 2>&1 | grep -v -e BuildBackendWarning -e '^ ' >&2 || true
-	$(BIN)/python -c "import kotdevice.cli, pytest, jsonschema" && touch $@
+	$(PIP_INSTALL) '.[test]' > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log >&2; exit 1; }
+	$(BIN)/python -c "import kotdevice.cli, pytest, jsonschema, hypothesis, fake_rpi, amqtt, \
+		imufusion, vqf, ahrs, psutil, websockets, PIL" && touch $@
 
 run-deps: $(VENV)/.installed-run
 	@./.ci/apt-ensure $(RUN_APT) || echo "note: Mosquitto not installed; an embedded broker will be used" >&2
