@@ -132,6 +132,30 @@ def test_one_second_gap_in_a_set():
     assert [len(s.reps) for s in _sets(ev)] == [8]
 
 
+def test_short_gaps_mid_rep_do_not_throw_the_angle():
+    # FIFO overruns of 50 ms in the middle of each descent, reported as gaps: the angle
+    # stays on the gapless run's, and every rep still counts
+    blk, truth = squat_session(rate_hz=200, reps=(6,), seed=9)
+    _, ang_ref, _, ev_ref = _run(blk)
+    eng = MotionEngine()
+    ang, ev, i = [], [], 0
+    for t0, _ in truth["spans"]:
+        a = int(np.searchsorted(blk.t_s, t0 + 0.3))  # first sample lost
+        b = int(np.searchsorted(blk.t_s, t0 + 0.35))  # first sample after the gap
+        out = eng.process(blk.slice(i, a))
+        ang.append(out.tibial_angle_deg)
+        ev += out.events + eng.process_gap(Gap(float(blk.t_s[a]), float(blk.t_s[b] - blk.t_s[a]),
+                                                b - a, "fifo_overflow"))
+        ang.append(np.full(b - a, np.nan))
+        i = b
+    out = eng.process(blk.slice(i, len(blk)))
+    ang.append(out.tibial_angle_deg)
+    ev += out.events + eng.finish()
+    err = np.abs(np.concatenate(ang) - ang_ref)
+    assert np.nanmax(err) < 1.5
+    assert [len(s.reps) for s in _sets(ev)] == [len(s.reps) for s in _sets(ev_ref)] == [6]
+
+
 def test_saturation_during_impacts_is_survived():
     blk, truth = squat_session(rate_hz=200, reps=(6,), seed=8)
     acc = blk.accel_g.copy()
@@ -207,3 +231,9 @@ def test_run_file_and_settings_are_used(two_sets):
     strict = EngineSettings(counting=CountSettings(squat_min_rom_deg=80.0))
     ev2, _ = run_file([blk], settings=strict)
     assert _sets(ev2) == []
+
+
+@pytest.mark.parametrize("name", ["hysteresis_rel", "learn_long_s", "swing_memory_s"])
+def test_settings_the_kernels_divide_by_must_be_positive(name):
+    with pytest.raises(ValueError, match=name):
+        EngineSettings(**{name: 0.0})

@@ -67,8 +67,7 @@ MIN_RAW = 57
 MAX_RAW = 58
 MIN_FR = 59
 MAX_FR = 60
-N_MOUNT = 61     # count of mount changes (for the Python side's bookkeeping)
-PREV_V = 62      # previous detection-angle sample (for its speed)
+# 61-62: free
 AX_ON = 63       # 1 while an axial-rotation episode (strap being turned?) is under way
 AX_PSI = 64      # integrated rotation about sensor X in the episode (deg)
 AX_PERP = 65     # integrated rotation perpendicular to X in the episode (deg)
@@ -252,12 +251,22 @@ def _proj(ux, uy, uz, rx, ry, rz):
 
 
 @njit(cache=True)
+def project_many(up, right, tib_out, fro_out):
+    """_proj over up vectors (n,3) with one lateral axis (1,3) or one per up vector (n,3)."""
+    one = right.shape[0] == 1
+    for i in range(up.shape[0]):
+        j = 0 if one else i
+        tib_out[i], fro_out[i] = _proj(up[i, 0], up[i, 1], up[i, 2],
+                                       right[j, 0], right[j, 1], right[j, 2])
+
+
+@njit(cache=True)
 def _shift_angles(st, d_ang, d_fro):
     """The lateral axis changed: move every stored angle by the change it makes now, so
     the detector sees no step (the turning points themselves are re-projected in Python)."""
     if not (math.isfinite(d_ang) and math.isfinite(d_fro)):
         return
-    for k in (F1, F2, PREV_EXT, PREV_V, SET_REF, MIN_V, MAX_V, MIN_RAW, MAX_RAW, LAST_ANG):
+    for k in (F1, F2, PREV_EXT, SET_REF, MIN_V, MAX_V, MIN_RAW, MAX_RAW):
         st[k] += d_ang
     d = st[DIR]
     if d != 0.0:
@@ -265,7 +274,7 @@ def _shift_angles(st, d_ang, d_fro):
         st[EXT_REF] += d * d_ang
         st[RAW_EXT] += d * d_ang
         st[SETTLED_V] += d * d_ang
-    for k in (FR1, FR2, FRONT_EXT, SEG_FMAX, SEG_FMIN, MIN_FR, MAX_FR, LAST_FRO):
+    for k in (FR1, FR2, FRONT_EXT, SEG_FMAX, SEG_FMIN, MIN_FR, MAX_FR):
         st[k] += d_fro
     for k in range(int(st[DEP_N])):
         st[DEP_V + k] += d_ang
@@ -394,6 +403,7 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
     points and mount changes to ``ev``; returns the number of rows written."""
     ne = 0
     n = t_s.shape[0]
+    amp_floor = cfg[C_H_MIN] / cfg[C_H_REL]
     for i in range(n):
         t = t_s[i]
         ux = up[i, 0]
@@ -472,7 +482,6 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                 if st[MT_L] >= cfg[C_ADOPT_MT] and pl >= cfg[C_PLANAR]:
                     _adopt(st, P, ux, uy, uz)
                     st[LEARNED] = 1.0
-                    st[N_MOUNT] += 1.0
                     ne = _emit_mount(ev, ne, 0.0, st, t, 0.0)
             else:
                 cs = abs(st[PS] * st[R] + st[PS + 1] * st[R + 1] + st[PS + 2] * st[R + 2])
@@ -487,7 +496,6 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                     st[MT_L] = st[MT_S]
                     st[LAST_RELEARN] = t
                     _adopt(st, P, ux, uy, uz)
-                    st[N_MOUNT] += 1.0
                     ne = _emit_mount(ev, ne, 1.0, st, t, 0.0)
                 elif pl >= cfg[C_PLANAR]:
                     _adopt(st, P, ux, uy, uz)
@@ -537,14 +545,8 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
                         st[MT_L] = 0.0
                         st[MT_S] = 0.0
                         st[LAST_RELEARN] = t
-                        st[N_MOUNT] += 1.0
                         # E_H carries the turn (deg, about sensor +X)
                         ne = _emit_mount(ev, ne, 2.0, st, t, psi)
-
-        if (st[R] != r0x or st[R + 1] != r0y or st[R + 2] != r0z) and st[INIT_F] != 0.0:
-            a0, f0 = _proj(ux, uy, uz, r0x, r0y, r0z)
-            a1, f1 = _proj(ux, uy, uz, st[R], st[R + 1], st[R + 2])
-            _shift_angles(st, a1 - a0, f1 - f0)
 
         # ---- 2. angles --------------------------------------------------------------------
         hx, hy, hz, ok = _unit_perp(st[R], st[R + 1], st[R + 2], ux, uy, uz)
@@ -554,6 +556,11 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             rate_out[i] = 0.0
             continue
         ang, fro = _angles(ux, uy, uz, hx, hy, hz)
+        if (st[R] != r0x or st[R + 1] != r0y or st[R + 2] != r0z) and st[INIT_F] != 0.0:
+            # the axis changed on this sample: shift what the detector stored by the step
+            # the change makes, so it sees none
+            a0, f0 = _proj(ux, uy, uz, r0x, r0y, r0z)
+            _shift_angles(st, ang - a0, fro - f0)
         # + = knee moving forward: a positive turn about 'right' tips up toward -forward
         rate = -(wx * hx + wy * hy + wz * hz)
         ang_out[i] = ang
@@ -585,12 +592,10 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
         rate_f = st[RATE2]
         v = st[F2]
         fr = st[FR2]
-        st[PREV_V] = v
         _dep_push(st, DEP_N, DEP_V, DEP_T, v, t)
         _dep_push(st, DEPX_N, DEPX_V, DEPX_T, -v, t)
         if dt > 0.0:
             st[AMP] *= math.exp(-dt / cfg[C_AMP_TAU])
-        amp_floor = cfg[C_H_MIN] / cfg[C_H_REL]
         if st[AMP] < amp_floor:
             st[AMP] = amp_floor
         h = cfg[C_H_REL] * st[AMP]

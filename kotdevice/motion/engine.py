@@ -70,12 +70,20 @@ class EngineSettings:
     strap_turn_perp_ratio: float = 0.5
     strap_turn_max_s: float = 2.5
     swing_memory_s: float = 2.0
-    gap_s: float = 0.25
     stand_window_s: float = 1.5  # the quiet start used as the standing reference
     # knee-to-wall test
     ktw_min_hold_s: float = 1.0
     ktw_min_angle_deg: float = 10.0  # above the standing angle
     ktw_creep_deg: float = 2.0
+
+    def __post_init__(self):
+        # time constants and ratios the kernels divide by: refused here, not as a
+        # ZeroDivisionError mid-stream (or silent NaN without the JIT)
+        for name in ("learn_long_s", "learn_short_s", "learn_lowpass_s", "detect_time_constant_s",
+                     "hysteresis_rel", "hysteresis_min_deg", "swing_memory_s", "stand_window_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"EngineSettings.{name} must be a finite number > 0, got {v!r}")
 
     def kernel_config(self) -> np.ndarray:
         c = np.zeros(K.C_SIZE)
@@ -98,7 +106,7 @@ class EngineSettings:
         c[K.C_SETTLE_MIN] = self.settle_min_deg
         c[K.C_SETTLE_T] = self.settle_s
         c[K.C_AMP_TAU] = self.swing_memory_s
-        c[K.C_GAP] = self.gap_s
+        c[K.C_GAP] = self.fusion.gap_s  # the engine's filters restart where the fusion does
         c[K.C_LEARN] = 1.0 if self.learn_mount else 0.0
         c[K.C_AX_ON_DPS] = self.strap_turn_rate_dps
         c[K.C_AX_MIN_DEG] = self.strap_turn_min_deg
@@ -270,7 +278,7 @@ class MotionEngine:
         ang = np.empty(n)
         fro = np.empty(n)
         rate = np.empty(n)
-        ev = np.empty((n + 8, K.E_NCOL))
+        ev = np.empty((5 * n + 8, K.E_NCOL))  # a sample can emit up to 5 rows
         ne = K.engine_chunk(t, fo.up, fo.gyro_dps, acc, self._k, self._cfg, ang, fro, rate, ev)
         self._stand_reference(t, fo.up)
         events: list = []
@@ -293,7 +301,10 @@ class MotionEngine:
     def process_gap(self, gap: Gap) -> list:
         events: list = [GapEvent(float(gap.start_s), float(gap.duration_s), int(gap.samples_lost),
                                  str(gap.reason))]
-        self._fusion.reset_after_gap()
+        # Nothing to reset here: the fusion and the engine's filters restart by themselves
+        # when the next sample comes more than gap_s later; across a shorter gap the gyro
+        # simply integrates the longer step (restarting from one accelerometer sample in
+        # the middle of a rep would put the angle tens of degrees off).
         end = float(gap.start_s) + float(gap.duration_s)
         events.extend(self._check_rest(end))
         return events

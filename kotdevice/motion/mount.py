@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from kotdevice.errors import KotError
+from kotdevice.motion import _engine_kernels as K
 
 MOUNT_VERSION = 1
 LEGS = ("left", "right", "unknown")
@@ -87,19 +88,20 @@ def rotation_about_shin_deg(right_axis: np.ndarray) -> float:
 def angles_deg(up: np.ndarray, right_axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Tibial and frontal angles (deg) from up vectors (n,3) or (3,) and the lateral axis
     ((3,), or one per up vector), both in the sensor frame (the shared definitions with
-    x_s = sensor +X)."""
-    u = np.atleast_2d(np.asarray(up, dtype=np.float64))
-    r = np.atleast_2d(np.asarray(right_axis, dtype=np.float64))
-    h = r - np.sum(u * r, axis=1)[:, None] * u
-    h /= np.linalg.norm(h, axis=1, keepdims=True)
-    fx = u[:, 1] * h[:, 2] - u[:, 2] * h[:, 1]  # (up x right)_x = x_s . forward
-    tib = np.degrees(np.arctan2(fx, u[:, 0]))
-    fro = np.degrees(np.arctan2(h[:, 0], u[:, 0]))
+    x_s = sensor +X). The engine kernel's own projection, so both read the same; NaN where
+    the axis lies along up."""
+    u = np.ascontiguousarray(np.atleast_2d(np.asarray(up, dtype=np.float64)))
+    r = np.ascontiguousarray(np.atleast_2d(np.asarray(right_axis, dtype=np.float64)))
+    tib = np.empty(len(u))
+    fro = np.empty(len(u))
+    K.project_many(u, r, tib, fro)
     return tib, fro
 
 
-def tibial_angle_deg(up: np.ndarray, right_axis: np.ndarray) -> float:
-    return float(angles_deg(up, right_axis)[0][0])
+def tibial_angle_deg(up, right_axis) -> float:
+    """The tibial angle of one up vector (3,) for one lateral axis (3,)."""
+    return float(K._proj(float(up[0]), float(up[1]), float(up[2]),
+                         float(right_axis[0]), float(right_axis[1]), float(right_axis[2]))[0])
 
 
 def save_mount(path: str | Path, mount_dict: dict) -> None:
