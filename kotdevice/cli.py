@@ -14,6 +14,13 @@ from kotdevice import __version__
 from kotdevice.errors import KotError
 
 
+def register_modules(sub, pkg) -> None:
+    """Call ``register(sub)`` of every public module of package ``pkg`` (commands, benches)."""
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{info.name}").register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kotdevice", description="Knees-over-toes training wearable: shin IMU, reps, MQTT."
@@ -21,13 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kotdevice {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    import kotdevice.commands as pkg
+    import kotdevice.commands
 
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"kotdevice.commands.{info.name}")
-        mod.register(sub)
+    register_modules(sub, kotdevice.commands)
     return parser
 
 

@@ -23,3 +23,10 @@ def test_sweep_sessions_carry_their_reps_and_the_table_scores_them(capsys):
     rows = [ln for ln in out.splitlines() if ln.startswith("| squat |") or ln.startswith("| tib_raise |")]
     assert [r.split("|")[1].strip() for r in rows[:2]] == ["squat", "tib_raise"]
     assert all(r.split("|")[2].strip() == "2" for r in rows[:2])  # two sets per session
+    # the exact column is the share of sets counted right, as the sweep itself recorded them
+    res = tempo.sweep(1, 7)
+    for row, name in zip(rows[:2], ("squat", "tib_raise")):
+        (r,) = [x for x in res if x["exercise"] == name]
+        right = sum(n == m and ex == name for (ex, n), m in zip(r["got"], r["truth"])) \
+            if len(r["got"]) == len(r["truth"]) else 0
+        assert row.split("|")[3].strip() == f"{100 * right / 2:.1f} %"

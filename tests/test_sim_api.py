@@ -117,7 +117,8 @@ def test_rates_and_the_sensor_layer_source(rate):
     assert not np.allclose(acc / lsb, np.round(acc / lsb))  # not quantised
     ideal = np.concatenate([b.gyro_dps for b in res.source(256, errors=False)])
     q = t < 2.0
-    assert np.abs(ideal[q].mean(0)).max() < 0.3 < np.abs(res.physical.gyro_dps[q].mean(0)).max() + 0.3
+    # the error-free stream has no gyro bias at rest; the physical one has the drawn bias
+    assert np.abs(ideal[q].mean(0)).max() < 0.3 < np.abs(res.physical.gyro_dps[q].mean(0)).max()
 
 
 def test_default_workout_has_reps_in_the_first_minute_and_rest_between_sets():

@@ -5,7 +5,7 @@ import pytest
 from kotdevice.sim import simulate_session, simulate_set
 
 # The same measurements `kotdevice bench sim_realism` reports.
-from kotdevice.sim.realism import RATE, STRAIGHT, band_rms, sag_rate, window  # noqa: E402
+from kotdevice.sim.realism import RATE, STRAIGHT, band_rms, sag_rate, set_metrics, window  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -24,64 +24,45 @@ def test_quiet_standing_is_clean(quick_squats):
         assert g[:, 0].std() < 4.0  # the axial axis may wander by a few dps
 
 
-def test_quick_squat_tempo_accel_and_rates(quick_squats):
-    for res in quick_squats:
-        s = res.truth["sets"][0]
-        starts = np.array([r["start_s"] for r in s["rep_list"]])
-        assert 1.9 <= np.diff(starts).mean() <= 2.7
-        q = window(res, s["start_s"], s["end_s"])
-        a = np.linalg.norm(res.imu.accel_g[q], axis=1)
-        assert 0.72 <= np.percentile(a, 1) <= 0.9 and 1.08 <= np.percentile(a, 99) <= 1.3
-        hf = np.linalg.norm(band_rms(res.imu.accel_g[q], RATE, 3.0))
-        assert 0.040 <= hf <= 0.10  # 40–85 mg RMS above 3 Hz
-        rate = np.abs(sag_rate(res))
-        peaks = [rate[window(res, r["start_s"], r["end_s"])].max() for r in s["rep_list"]]
-        assert 50 <= np.median(peaks) <= 105  # 55–100 dps
-        g = res.clean.gyro_dps[q]  # straight strap: sensor x axial, y sagittal axis, z frontal
-        ax38, ax820 = band_rms(g, RATE, 3, 8)[0], band_rms(g, RATE, 8, 20)[0]
-        assert 3.5 < ax38 < 9 and 3.5 < ax820 < 9  # ~6 dps each
-        assert band_rms(g, RATE, 3, 8)[2] > band_rms(g, RATE, 3, 20)[1]  # frontal > sagittal jitter
+@pytest.fixture(scope="module")
+def quick_squat_metrics(quick_squats):
+    return [set_metrics(res) for res in quick_squats]
 
 
-def test_accelerometer_tilt_disagrees_with_the_truth_like_a_real_shin(quick_squats):
-    errs = []
-    for res in quick_squats:
-        s = res.truth["sets"][0]
-        q = window(res, s["start_s"], s["end_s"])
-        f = res.imu.accel_g
-        tilt = np.degrees(np.arctan2(-f[:, 2], f[:, 0]))  # straight strap: sagittal plane is x-z
-        e = (tilt - res.truth_angle_deg)[q]
-        e -= np.median((tilt - res.truth_angle_deg)[res.imu.t_s < 2])  # sensor bias offset
-        errs.append((np.sqrt(np.mean(e**2)), np.abs(e).max()))
-    rms, mx = np.mean(errs, axis=0)
+def test_quick_squat_tempo_accel_and_rates(quick_squats, quick_squat_metrics):
+    for res, m in zip(quick_squats, quick_squat_metrics):
+        assert 1.9 <= m["s2s"] <= 2.7
+        assert 0.72 <= m["a_p1"] <= 0.9 and 1.08 <= m["a_p99"] <= 1.3
+        assert 40 <= m["hf_mg"] <= 100  # 40–85 mg RMS above 3 Hz
+        assert 50 <= m["peak_rate"] <= 105  # 55–100 dps
+        # straight strap: sensor x axial, y sagittal axis, z frontal
+        assert 3.5 < m["ax38"] < 9 and 3.5 < m["ax820"] < 9  # ~6 dps each
+        assert m["fr38"] > m["sag3"]  # frontal jitter > sagittal jitter
+
+
+def test_accelerometer_tilt_disagrees_with_the_truth_like_a_real_shin(quick_squat_metrics):
+    rms = np.mean([m["tilt_rms"] for m in quick_squat_metrics])
+    mx = np.mean([m["tilt_max"] for m in quick_squat_metrics])
     assert 4.0 <= rms <= 10.0  # 5–9 deg RMS
     assert 12.0 <= mx <= 30.0  # spikes of 14–25 deg
 
 
-def test_accelerometer_tilt_swings_wider_than_the_true_angle_in_quick_reps(quick_squats):
-    # tangential acceleration at the turning points (sensor 0.2-0.25 m above the ankle)
-    for res in quick_squats:
-        f = res.clean.accel_g
-        F = np.fft.rfft(f, axis=0)
-        F[np.fft.rfftfreq(len(f), 1 / RATE) > 4.0] = 0
-        fl = np.fft.irfft(F, n=len(f), axis=0)
-        tilt = np.degrees(np.arctan2(-fl[:, 2], fl[:, 0]))
-        ratios = [np.ptp(tilt[window(res, r["start_s"], r["end_s"])])
-                  / np.ptp(res.truth_angle_deg[window(res, r["start_s"], r["end_s"])])
-                  for r in res.truth["sets"][0]["rep_list"]]
-        assert 1.12 <= np.median(ratios) <= 1.6  # 15-50 % wider
+def test_accelerometer_tilt_swings_wider_than_the_true_angle_in_quick_reps(quick_squat_metrics):
+    # tangential acceleration at the turning points (sensor 0.2-0.25 m above the ankle).
+    # Real shins: 15-50 % wider; the simulator sits at the top of that and a little above
+    # (docs/sim.md: 50 [41-55] %), which this bound admits.
+    for m in quick_squat_metrics:
+        assert 15 <= m["swing_pct"] <= 60
 
 
 def test_jitter_comes_in_bursts_when_the_shin_moves_fast(quick_squats):
     res = quick_squats[0]
     s = res.truth["sets"][0]
     q = window(res, s["start_s"], s["end_s"])
-    hf = np.zeros(len(res.imu))
-    hf_all = res.clean.gyro_dps - 0
-    X = np.fft.rfft(hf_all, axis=0)
-    f = np.fft.rfftfreq(len(hf_all), 1 / RATE)
-    X[f < 3] = 0
-    hf = np.linalg.norm(np.fft.irfft(X, n=len(hf_all), axis=0), axis=1)
+    g = res.clean.gyro_dps
+    X = np.fft.rfft(g, axis=0)
+    X[np.fft.rfftfreq(len(g), 1 / RATE) < 3] = 0
+    hf = np.linalg.norm(np.fft.irfft(X, n=len(g), axis=0), axis=1)
     rate = np.abs(sag_rate(res))
     fast = q & (rate > 45)
     calm = q & (rate < 8)

@@ -65,10 +65,11 @@ def measure(chip: str, rate: float, seconds: float, poll_s: float | None = None)
     tx0, by0, n0 = bus.transactions, bus.bytes, sensor.stats.samples
     timed.busy_s = 0.0
     cpu = 0.0
-    gaps = 0
+    gaps = reads = 0
     t_end = clk() + seconds
     while clk() < t_end:
         clk.advance(poll)
+        reads += 1
         t = time.perf_counter()
         _, g = sensor.read()
         cpu += time.perf_counter() - t
@@ -81,7 +82,7 @@ def measure(chip: str, rate: float, seconds: float, poll_s: float | None = None)
         "rate": rate,
         "odr": sensor.odr_hz,
         "poll_ms": poll * 1e3,
-        "samples_per_read": n / (seconds / poll),
+        "samples_per_read": n / reads,
         "tx": (bus.transactions - tx0) / n,
         "bytes": (bus.bytes - by0) / n,
         "cpu_us": (cpu - timed.busy_s) / n * 1e6,

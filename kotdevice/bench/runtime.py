@@ -148,27 +148,27 @@ def run(args) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="kot-bench-") as wd:
             log(f"run 1: real time (speed 1) with --jit, {real_s:g} s ...")
-            r1 = _one_run(broker, speed=1.0, duration_s=real_s, workdir=wd, device_id="kot-bench-rt", log=log,
+            r_jit = _one_run(broker, speed=1.0, duration_s=real_s, workdir=wd, device_id="kot-bench-rt", log=log,
                           chip="mpu6050")
             log(f"run 2: real time (speed 1), default (no JIT), {real_s:g} s ...")
-            r3 = _one_run(broker, speed=1.0, duration_s=real_s, workdir=wd, device_id="kot-bench-nojit", log=log,
+            r_nojit = _one_run(broker, speed=1.0, duration_s=real_s, workdir=wd, device_id="kot-bench-nojit", log=log,
                           chip="mpu6050", no_jit=True)
             log(f"run 3: speed {args.latency_speed:g}, {lat_sim:g} simulated s ...")
-            r2 = _one_run(broker, speed=args.latency_speed, duration_s=lat_sim / args.latency_speed, workdir=wd,
+            r_fast = _one_run(broker, speed=args.latency_speed, duration_s=lat_sim / args.latency_speed, workdir=wd,
                           device_id="kot-bench-fast", log=log, chip="lsm6ds3", no_jit=True)
         mem = rss_breakdown()
     finally:
         broker.stop()
     broker_name = type(broker).__name__.replace("Broker", "")
     if args.json:
-        print(json.dumps({"broker": broker_name, "runs": [r1, r3, r2], "rss_breakdown_mb": mem}, indent=1))
+        print(json.dumps({"broker": broker_name, "runs": [r_jit, r_nojit, r_fast], "rss_breakdown_mb": mem}, indent=1))
         return 0
     print(f"Device runtime, simulated 200 Hz session through {broker_name} on loopback "
           f"({platform.machine()}, Python {platform.python_version()}):\n")
     print("| run | reps | latency p50 (ms) | latency p99 (ms) | latency max (ms) | device RSS peak (MB) | CPU % of one core |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in (("real time, x1, --jit", r1), ("real time, x1, default (no JIT)", r3),
-                    (f"fast, x{r2['speed']:g}, default (no JIT)", r2)):
+    for name, r in (("real time, x1, --jit", r_jit), ("real time, x1, default (no JIT)", r_nojit),
+                    (f"fast, x{r_fast['speed']:g}, default (no JIT)", r_fast)):
         print(f"| {name}, {r['chip']} ({r['sim_s']:.0f} s simulated) | {r['reps']} | {r['latency_p50_ms']:.1f} | "
               f"{r['latency_p99_ms']:.1f} | {r['latency_max_ms']:.1f} | {r['rss_peak_mb']:.1f} | "
               f"{r['cpu_pct_one_core']:.1f} |")

@@ -28,7 +28,6 @@ def default_broad_dir() -> Path:
 
 DEFAULT_DATA = str(default_broad_dir())
 REJECTION_TIMEOUT = 5.0  # imufusion 1.3: seconds (with sample_rate set)
-G_MS2 = 9.81  # only to convert g -> m/s^2 for VQF; the direction is what matters
 
 
 def register(sub) -> None:
@@ -85,16 +84,10 @@ def incl_rmse_deg(est_up, true_up, mask) -> float:
     return float(np.sqrt(np.mean(err ** 2)))
 
 
-def run_ours(block, settings=None, chunk: int = 0):
+def run_ours(block):
     from kotdevice.motion.fusion import TiltFusion
 
-    f = TiltFusion(settings)
-    if chunk <= 0:
-        return f.update(block.t_s, block.accel_g, block.gyro_dps).up
-    import numpy as np
-    return np.concatenate([f.update(block.t_s[i:i + chunk], block.accel_g[i:i + chunk],
-                                    block.gyro_dps[i:i + chunk]).up
-                           for i in range(0, len(block), chunk)])
+    return TiltFusion().update(block.t_s, block.accel_g, block.gyro_dps).up
 
 
 def _rate_hz(t_s) -> float:
@@ -107,9 +100,11 @@ def run_vqf(block):
     import numpy as np
     from vqf import VQF
 
+    from kotdevice.sim.geometry import G_MPS2  # g -> m/s^2 (VQF's rest detection is in m/s^2)
+
     v = VQF(1.0 / _rate_hz(block.t_s))
     out = v.updateBatch(np.ascontiguousarray(np.radians(block.gyro_dps)),
-                        np.ascontiguousarray(block.accel_g * G_MS2))
+                        np.ascontiguousarray(block.accel_g * G_MPS2))
     return _up_from_quat(out["quat6D"])
 
 

@@ -30,7 +30,8 @@ def sag_rate(res):
     return np.gradient(res.truth_angle_deg, res.imu.t_s)
 
 
-def _set_metrics(res) -> dict:
+def set_metrics(res) -> dict:
+    """The REAL-SIGNALS measurements of one set (the first) of a simulated session."""
     s = res.truth["sets"][0]
     q = window(res, s["start_s"], s["end_s"])
     a = np.linalg.norm(res.imu.accel_g[q], axis=1)
@@ -78,7 +79,7 @@ def realism_table(seeds: int = 4, progress=sys.stderr) -> list[tuple[str, str, s
     def sets(**kw):
         out = []
         for s in range(seeds):
-            out.append(_set_metrics(simulate_set(seed=s, rate_hz=RATE, mount=STRAIGHT, **kw)))
+            out.append(set_metrics(simulate_set(seed=s, rate_hz=RATE, mount=STRAIGHT, **kw)))
             if progress:
                 print(f"sim_realism: {kw.get('variant') or kw['exercise']} seed {s}", file=progress, flush=True)
         return {k: [m[k] for m in out] for k in out[0]}

@@ -307,7 +307,7 @@ def _render(tr: motion.Track, spec: dict, ep: ErrorParams, rate: float, rng, see
                             quantize=False)
     physical = ImuBlock(t_even, a_p, g_p)
 
-    truth = _truth(tr, spec, ep, drawn, rate, seed, t_fine, tib, front, t_meas, keep, dur)
+    truth = _truth(tr, spec, ep, drawn, rate, seed, tib, front, t_meas, keep, dur)
     return SimResult(imu=imu, truth_angle_deg=ta, truth_frontal_deg=tf, truth_right_axis=rs,
                      truth=truth, rate_hz=rate,
                      physical=physical, clean=clean, ideal_even=ImuBlock(t_even, a_e, g_e))
@@ -317,7 +317,7 @@ def _r(x, nd=4):
     return None if x is None else round(float(x), nd)
 
 
-def _truth(tr, spec, ep, drawn, rate, seed, t_fine, tib, front, t_meas, keep, dur) -> dict:
+def _truth(tr, spec, ep, drawn, rate, seed, tib, front, t_meas, keep, dur) -> dict:
     fs = tr.fs
 
     def at(t):
@@ -347,7 +347,6 @@ def _truth(tr, spec, ep, drawn, rate, seed, t_fine, tib, front, t_meas, keep, du
         for r in reps:
             partial = r["rom_deg"] < 0.75 * med
             if target is not None:
-                # for strides/squats the target is a bottom angle, for tib raises a ROM
                 # tib_raise: the target is a ROM; squats/strides: a bottom angle. Same 75 % rule,
                 # so normal rep-to-rep variation around the target never reads as partial.
                 want = target if s["exercise"] == "tib_raise" else target - r["start_angle_deg"]
