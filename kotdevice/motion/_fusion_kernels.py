@@ -121,6 +121,9 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
     """Process samples in order; writes up (n,3), gyr_out (n,3), still (n,)."""
     n = t_s.shape[0]
     tau_acc = cfg[S_TAU_ACC]
+    rest_gyr2 = cfg[S_REST_GYR] ** 2  # per-chunk constants, out of the sample loop
+    rest_acc2 = cfg[S_REST_ACC] ** 2
+    rest_drift = cfg[S_REST_DRIFT] * DEG
     for i in range(n):
         t = t_s[i]
         ax = acc_g[i, 0]
@@ -195,7 +198,7 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
         dacc2 = (ax - rax) ** 2 + (ay - ray) ** 2 + (az - raz) ** 2
         bmax = cfg[S_BIAS_MAX]
         # the slow gyro mean must be small enough to be a bias, not a slow turn
-        calm = (dgyr2 < cfg[S_REST_GYR] ** 2 and dacc2 < cfg[S_REST_ACC] ** 2
+        calm = (dgyr2 < rest_gyr2 and dacc2 < rest_acc2
                 and abs(rgx) < bmax and abs(rgy) < bmax and abs(rgz) < bmax)
         if calm and st[REST_T] >= cfg[S_REST_TAU]:
             # a slow turn passes the noise tests, and its rate would be learned as bias; but
@@ -208,7 +211,7 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
             crz = px * ray - py * rax
             drift = math.atan2(math.sqrt(crx * crx + cry * cry + crz * crz),
                                px * rax + py * ray + pz * raz)
-            if drift > cfg[S_REST_DRIFT] * DEG:
+            if drift > rest_drift:
                 calm = False
         if calm:
             if st[REST_T] < cfg[S_REST_TAU]:
@@ -273,8 +276,6 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
             iaz = st[LP2 + 2] + f * dz
             dn2 = clip * clip
         st[ACT_MS] += (1.0 - math.exp(-dt / cfg[S_ACT_TAU])) * (dn2 - st[ACT_MS])
-        # time constant grows from ~0 after (re)initialisation, so the first seconds average
-        # the quiet start instead of trusting one sample or lagging for tau_acc
         # after (re)initialisation the time constant grows from ~0, so the first seconds
         # average the quiet start instead of trusting one sample or lagging for tau_acc
         tau = st[SINCE_INIT] * cfg[S_WARMUP_RATIO]
