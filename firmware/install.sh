@@ -7,7 +7,8 @@
 #
 # Roles (KOT_ROLES, space- or comma-separated):
 #   device  user+groups, venv, /etc/kotdevice/config.toml, I2C boot config, kotdevice.service
-#   kiosk   venv, kotdevice-kiosk.service, Chromium kiosk autostart, /etc/kotdevice/kiosk.env
+#   kiosk   venv, kotdevice-kiosk.service, Chromium kiosk autostart, /etc/kotdevice/kiosk.env,
+#           /etc/kotdevice/kiosk-mqtt-password (0600, empty until the admin fills it in)
 #   broker  Mosquitto config, ACL and (empty) password file for the gym broker
 #
 # Every path and every system tool can be redirected through the environment, so the tests
@@ -100,14 +101,13 @@ ensure_boot_config() {
         if [[ -d "$root/boot/firmware" ]]; then cfg=/boot/firmware/config.txt; else cfg=/boot/config.txt; fi
     fi
     cfg="$root$cfg"
-    local begin="# BEGIN kotdevice (firmware/install.sh)" end="# END kotdevice"
     local tmp
     tmp="$(mktemp)"
     if [[ -f "$cfg" ]]; then
-        # Drop any previous block, keep everything else byte for byte.
-        awk -v b="$begin" -v e="$end" '$0==b{skip=1} !skip{print} $0==e{skip=0}' "$cfg" >"$tmp"
+        # Drop any previous block, keep everything else.
+        without_boot_block "$cfg" >"$tmp"
     fi
-    { echo "$begin"; cat "$here/config.txt"; echo "$end"; } >>"$tmp"
+    { echo "$boot_begin"; cat "$here/config.txt"; echo "$boot_end"; } >>"$tmp"
     if [[ -f "$cfg" ]] && cmp -s "$tmp" "$cfg"; then
         rm -f "$tmp"
     else
@@ -170,7 +170,21 @@ if has_role device; then
 fi
 
 if has_role kiosk; then
+    # kiosk.env stays world-readable (the browser script runs as the desktop user): no secrets.
     put_once 0644 "$here/kiosk.env.example" "$root$etc_dir/kiosk.env"
+    pw_line="^[[:space:]]*(export[[:space:]]+)?KOT_MQTT_PASSWORD=[\"']?[^\"'[:space:]]"  # set and not empty
+    if grep -Eq "$pw_line" "$root$etc_dir/kiosk.env"; then
+        say "warning: $etc_dir/kiosk.env holds KOT_MQTT_PASSWORD; move the password into" \
+            "$kiosk_password_file and delete it from kiosk.env"
+    fi
+    # The broker password: root only; systemd hands it to the service (LoadCredential=).
+    pw_file="$root$kiosk_password_file"
+    if [[ ! -e "$pw_file" ]]; then
+        install -m 0600 /dev/null "$pw_file"
+        say "created an empty $kiosk_password_file (no password): put the kiosk account's password there"
+    fi
+    chmod 0600 "$pw_file"
+    "$chown_cmd" root:root "$pw_file"
     put 0755 "$here/kiosk-browser.sh" "$root$prefix/bin/kotdevice-kiosk-browser"
     put 0644 "$repo/systemd/kotdevice-kiosk-browser.desktop" \
         "$root/etc/xdg/autostart/kotdevice-kiosk-browser.desktop"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Remove what firmware/install.sh installed. Idempotent.
-# Keeps the data and anything an admin may have edited -- /etc/kotdevice (config, kiosk.env),
-# /var/lib/kotdevice (the session store), the kotdevice user, the broker's ACL, password file
-# and certificates -- unless KOT_PURGE=1.
+# Keeps the data and anything an admin may have edited -- /etc/kotdevice (config, kiosk.env,
+# kiosk-mqtt-password), /var/lib/kotdevice (the session store), the kotdevice user, the
+# broker's ACL, password file and certificates -- unless KOT_PURGE=1.
 # Same environment variables as install.sh (KOT_ROOT, KOT_PREFIX, KOT_SYSTEMCTL, ...);
 # KOT_USERDEL=userdel is used only with KOT_PURGE=1.
 set -euo pipefail
@@ -55,10 +55,9 @@ fi
 
 # Drop our block from the boot config; the rest of the file is untouched.
 for cfg in "$root/boot/firmware/config.txt" "$root/boot/config.txt"; do
-    if [[ -f "$cfg" ]] && grep -qx "# BEGIN kotdevice (firmware/install.sh)" "$cfg"; then
+    if [[ -f "$cfg" ]] && grep -qxF "$boot_begin" "$cfg"; then
         tmp="$(mktemp)"
-        awk '$0=="# BEGIN kotdevice (firmware/install.sh)"{skip=1} !skip{print} $0=="# END kotdevice"{skip=0}' \
-            "$cfg" >"$tmp"
+        without_boot_block "$cfg" >"$tmp"
         cat "$tmp" >"$cfg"
         rm -f "$tmp"
         say "removed the kotdevice block from $cfg"

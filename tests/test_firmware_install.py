@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -180,6 +181,13 @@ def test_all_roles_install_idempotently_then_uninstall_cleanly(env):
         assert f in first, f
     assert first["opt/kotdevice/bin/kotdevice-kiosk-browser"][1] == 0o755
     assert first["etc/mosquitto/kotdevice/tls/server.key"][1] == 0o640
+    # kiosk.env is read by the desktop user's browser script: world-readable, so no password in
+    # it; the password file is root-only (systemd hands it to the service as a credential).
+    assert first["etc/kotdevice/kiosk.env"][1] == 0o644
+    assert not re.search(r"^\s*(export\s+)?KOT_MQTT_PASSWORD=", (root / "etc/kotdevice/kiosk.env").read_text(), re.M)
+    assert first["etc/kotdevice/kiosk-mqtt-password"][1] == 0o600
+    assert (root / "etc/kotdevice/kiosk-mqtt-password").read_bytes() == b""
+    assert f"chown root:root {root}/etc/kotdevice/kiosk-mqtt-password" in calls(env["log"])
     r2 = run("install.sh", env["env"], **roles)
     assert r2.returncode == 0, r2.stderr
     assert snapshot(root) == first  # includes the certificates: not regenerated
@@ -193,7 +201,8 @@ def test_all_roles_install_idempotently_then_uninstall_cleanly(env):
                  "etc/modules-load.d/kotdevice.conf", "etc/xdg/autostart/kotdevice-kiosk-browser.desktop",
                  "usr/local/bin/kotdevice"]:
         assert gone not in after, gone
-    for kept in ["etc/kotdevice/config.toml", "etc/mosquitto/kotdevice/acl", "etc/mosquitto/kotdevice/tls/ca.key"]:
+    for kept in ["etc/kotdevice/config.toml", "etc/kotdevice/kiosk-mqtt-password", "etc/mosquitto/kotdevice/acl",
+                 "etc/mosquitto/kotdevice/tls/ca.key"]:
         assert kept in after, kept
     assert (root / "boot/firmware/config.txt").read_text() == "# stock Pi config\ndtparam=audio=on\n"
     assert after["boot/firmware/config.txt"] == before["boot/firmware/config.txt"]
@@ -206,9 +215,27 @@ def test_all_roles_install_idempotently_then_uninstall_cleanly(env):
     assert "userdel kotdevice" in calls(env["log"])
 
 
+def test_kiosk_password_is_kept_private_and_never_overwritten(env):
+    etc = env["root"] / "etc/kotdevice"
+    etc.mkdir(parents=True)
+    # An older install: the password in kiosk.env (as the old example said), a loose password file.
+    (etc / "kiosk.env").write_text("KOT_KIOSK_BROKER=gym.local:8883\nKOT_MQTT_PASSWORD=s3cret\n")
+    (etc / "kiosk-mqtt-password").write_text("s3cret\n")
+    (etc / "kiosk-mqtt-password").chmod(0o644)
+    r = run("install.sh", env["env"], KOT_ROLES="kiosk")
+    assert r.returncode == 0, r.stderr
+    assert (etc / "kiosk-mqtt-password").read_text() == "s3cret\n"
+    assert stat.S_IMODE((etc / "kiosk-mqtt-password").stat().st_mode) == 0o600
+    assert (etc / "kiosk.env").read_text().endswith("KOT_MQTT_PASSWORD=s3cret\n")  # never edited...
+    assert "warning: /etc/kotdevice/kiosk.env holds KOT_MQTT_PASSWORD" in r.stderr  # ...but flagged
+    (etc / "kiosk.env").write_text("KOT_KIOSK_BROKER=gym.local:8883\nKOT_MQTT_PASSWORD=\n# KOT_MQTT_PASSWORD=x\n")
+    r = run("install.sh", env["env"], KOT_ROLES="kiosk")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
 def test_real_systemctl_enables_the_unit_offline(env):
     if shutil.which("systemctl") is None:
-        pytest.skip("systemctl not installed")
+        pytest.fail("systemctl is not installed: run `make test`, which installs systemd")
     r = run("install.sh", env["env"], KOT_SYSTEMCTL=shutil.which("systemctl"))
     assert r.returncode == 0, r.stderr
     link = env["root"] / "etc/systemd/system/multi-user.target.wants/kotdevice.service"

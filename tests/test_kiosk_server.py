@@ -17,7 +17,7 @@ import pytest
 
 from kotdevice.kiosk import fakedev
 from kotdevice.kiosk.fakedev import FakeDevice
-from kotdevice.kiosk.server import STATIC_DIR, KioskServer, parse_hostport
+from kotdevice.kiosk.server import STATIC_DIR, KioskServer
 from kotdevice.errors import KotError
 
 pytestmark = pytest.mark.broker
@@ -216,18 +216,12 @@ def test_last_will_marks_the_device_offline(kiosk, mosquitto):
             proc.wait()
 
 
-@pytest.mark.parametrize("text, expect", [
-    ("broker.local", ("broker.local", 1883)), ("10.0.0.2:1884", ("10.0.0.2", 1884)),
-    ("[::1]:1883", ("::1", 1883)), ("::1", ("::1", 1883)),
-])
-def test_parse_broker_address(text, expect):
-    assert parse_hostport(text) == expect
-
-
-@pytest.mark.parametrize("text", ["", "host:", "host:abc", "host:70000", ":1883", "[::1"])
-def test_parse_broker_address_rejects(text):
+# Valid addresses and most bad ones are covered by test_device_config.py (the parser's home);
+# these bad ones are not.
+@pytest.mark.parametrize("text", ["", "host:", ":1883", "[::1"])
+def test_kiosk_refuses_a_bad_broker_address(text, tmp_path):
     with pytest.raises(KotError):
-        parse_hostport(text)
+        KioskServer(text, db_path=tmp_path / "k.db")
 
 
 def run_cli(*args, timeout=20):
@@ -246,6 +240,28 @@ def test_cli_bad_arguments_are_one_clear_line(tmp_path):
         r = run_cli("--broker", "127.0.0.1:1", "--bind", "127.0.0.1", "--http-port", str(busy),
                     "--db", str(tmp_path / "k.db"))
     assert r.returncode == 2 and "cannot serve HTTP" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_unreadable_password_file_is_one_clear_line(tmp_path):
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe\x00")
+    for bad in (tmp_path / "missing", tmp_path, binary):  # no such file, a directory, not text
+        r = run_cli("--broker", "127.0.0.1:1", "--bind", "127.0.0.1", "--http-port", "0", "--username", "kiosk",
+                    "--password-file", str(bad), "--db", str(tmp_path / "k.db"))
+        assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.strip().count("\n") == 0
+        assert f"cannot read the broker password from --password-file {bad}" in r.stderr
+
+
+def test_kiosk_process_never_imports_matplotlib(tmp_path):
+    """kotdevice-kiosk.service gives the kiosk no cache dir for matplotlib (MPLCONFIGDIR)."""
+    code = ("import sys; from kotdevice.cli import build_parser; from kotdevice.kiosk.server import KioskServer\n"
+            "build_parser()  # imports every command module, as `kotdevice kiosk` does\n"
+            "k = KioskServer('127.0.0.1:1', bind='127.0.0.1', http_port=0, db_path=sys.argv[1], log=print).start()\n"
+            "k.history('x'); k.athletes(); k.stop()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "k.db")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "[]", r.stdout + r.stderr
 
 
 def test_cli_serves_and_stops_cleanly_on_sigterm(mosquitto, tmp_path):

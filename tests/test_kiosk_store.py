@@ -1,15 +1,20 @@
 """The kiosk's SQLite history of sessions (weekly progress charts)."""
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
+from kotdevice.device import history as device_history
 from kotdevice.errors import KotError
 from kotdevice.kiosk import fakedev
 from kotdevice.kiosk.store import HistoryStore, week_start
 
 
+def utc(y, m, d, h=12, mi=0):
+    return datetime(y, m, d, h, mi, tzinfo=timezone.utc).timestamp()
+
+
 def noon(y, m, d):
-    return datetime(y, m, d, 12, 0).timestamp()  # local noon: clear of week boundaries in any TZ
+    return utc(y, m, d)  # UTC noon: clear of the (UTC) week boundaries
 
 
 def session(device, sid, when, sets, ktw=(), athlete="Ann"):
@@ -58,9 +63,40 @@ def test_history_window_drops_old_weeks(tmp_path):
     assert [w["volume_reps"] for w in h["weeks"]] == [6]
 
 
-def test_week_starts_on_monday_midnight():
-    ws = datetime.fromtimestamp(week_start(noon(2026, 11, 22)))  # a Sunday
+def test_week_starts_on_monday_midnight_utc():
+    ws = datetime.fromtimestamp(week_start(noon(2026, 11, 22)), timezone.utc)  # a Sunday
     assert (ws.year, ws.month, ws.day, ws.hour, ws.minute, ws.weekday()) == (2026, 11, 16, 0, 0, 0)
+
+
+@pytest.mark.parametrize("ts", [utc(2026, 11, 16, 0, 0), utc(2026, 11, 15, 23, 59), utc(2027, 1, 1),
+                                utc(2026, 12, 28, 0, 30), noon(2026, 11, 22)])
+def test_weeks_are_the_device_historys_iso_weeks(ts):
+    """`kotdevice history` groups by the UTC ISO week of the session's start: so does the kiosk."""
+    iso_monday = device_history.week_start(device_history._iso_week(ts))
+    assert datetime.fromtimestamp(week_start(ts), timezone.utc).date() == iso_monday
+
+
+def test_a_session_counts_in_the_week_it_started(tmp_path):
+    s = HistoryStore(tmp_path / "h.db")
+    # Sunday 23:50 UTC to Monday 00:10 UTC: the device's history puts it in the Sunday's week.
+    s.add_session(session("d1", "late", utc(2026, 11, 16, 0, 10), [("squat", 5, 30.0)]))
+    h = s.history("Ann", now_s=noon(2026, 11, 18))
+    assert [w["week_start"] for w in h["weeks"]] == [utc(2026, 11, 9, 0, 0)]
+
+
+def test_max_peak_counts_squat_type_sets_only(tmp_path):
+    """A tibialis raise peaks below zero: it is not the week's depth (as in `kotdevice history`)."""
+    s = HistoryStore(tmp_path / "h.db")
+    # week 1: raises only; week 2: raises and squats, the raise listed after the squat
+    s.add_session(session("d1", "r1", noon(2026, 11, 3), [("tib_raise", 15, -18.0), ("tib_raise", 15, -9.5)]))
+    s.add_session(session("d1", "r2", noon(2026, 11, 5), [("tib_raise", 20, -11.0)]))
+    s.add_session(session("d1", "m1", noon(2026, 11, 10), [("squat", 10, 29.0), ("tib_raise", 15, -12.0)]))
+    s.add_session(session("d1", "m2", noon(2026, 11, 12), [("tib_raise", 15, -7.0), ("backward_walk", 40, 35.0)]))
+    h = s.history("Ann", now_s=noon(2026, 11, 13))
+    w1, w2 = h["weeks"]
+    assert w1["max_peak_deg"] is None and (w1["sessions"], w1["volume_sets"], w1["volume_reps"]) == (2, 3, 50)
+    assert w2["max_peak_deg"] == 29.0 and (w2["sessions"], w2["volume_sets"]) == (2, 4)
+    assert [x["max_peak_deg"] for x in h["sessions"]] == [None, None, 29.0, None]
 
 
 def test_unwritable_database_is_a_clear_error(tmp_path):

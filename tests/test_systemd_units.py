@@ -62,15 +62,6 @@ def unit_options(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def engine_uses_numba() -> bool:
-    for py in (REPO / "kotdevice").rglob("*.py"):
-        if "kiosk" in py.parts:
-            continue
-        if re.search(r"^\s*(from numba|import numba)", py.read_text(), re.M):
-            return True
-    return False
-
-
 @pytest.fixture(scope="module")
 def analyze():
     exe = shutil.which("systemd-analyze")
@@ -128,14 +119,11 @@ def test_device_unit_carries_the_required_hardening():
 
 
 def test_memory_deny_write_execute_matches_the_engine():
-    """numba's JIT needs W+X pages: the device unit may set MemoryDenyWriteExecute only if the
-    code it runs does not use numba. The kiosk server never runs the engine."""
+    """numba's JIT (the motion engine) needs W+X pages: the device unit must not set
+    MemoryDenyWriteExecute. The kiosk server never runs the engine, so its unit does."""
     opts = unit_options(DEVICE)
-    mdwe = opts.get("MemoryDenyWriteExecute", ["no"])[-1]
-    if engine_uses_numba():
-        assert mdwe in ("no", "false", "0")
-    else:
-        assert mdwe == "yes", "engine has no JIT: tighten the unit with MemoryDenyWriteExecute=yes"
+    assert opts.get("MemoryDenyWriteExecute", ["no"])[-1] in ("no", "false", "0"), \
+        "MemoryDenyWriteExecute=yes kills the device's numba JIT"
     kiosk_code = "\n".join(p.read_text() for p in (REPO / "kotdevice/kiosk").rglob("*.py"))
     assert not re.search(r"^\s*(from|import) (numba|kotdevice\.motion)", kiosk_code, re.M)
     assert unit_options(KIOSK)["MemoryDenyWriteExecute"] == ["yes"]
@@ -150,11 +138,21 @@ def test_kiosk_unit_runs_the_kiosk_command_unprivileged():
     assert opts["DynamicUser"] == ["yes"] and opts["PrivateDevices"] == ["yes"]
     assert opts["CapabilityBoundingSet"] == [""]
     assert opts["EnvironmentFile"] == ["-/etc/kotdevice/kiosk.env"]
+    # The broker password is a root-only credential, not in the world-readable kiosk.env; the
+    # path is the installer's (paths.sh).
+    assert opts["LoadCredential"] == ["mqtt-password:/etc/kotdevice/kiosk-mqtt-password"]
+    assert " --password-file %d/mqtt-password " in opts["ExecStart"][0]
+    paths_sh = (REPO / "firmware/paths.sh").read_text()
+    assert 'kiosk_password_file="$etc_dir/kiosk-mqtt-password"' in paths_sh
+    assert 'etc_dir="${KOT_ETC:-/etc/kotdevice}"' in paths_sh
+    # No matplotlib in the kiosk process (test_kiosk_server.py checks): no cache dir for it.
+    assert "CacheDirectory" not in opts and not any(v.startswith("MPLCONFIGDIR=") for v in opts["Environment"])
     # The env file example sets exactly the variables the unit reads.
     example = (REPO / "firmware/kiosk.env.example").read_text()
     env_keys = {ln.split("=", 1)[0] for ln in example.splitlines() if ln and not ln.startswith("#")}
     used = set(re.findall(r"\$\{?(KOT_KIOSK_\w+)", opts["ExecStart"][0]))
     assert used == env_keys
+    assert not re.search(r"^\s*#?\s*KOT_MQTT_PASSWORD=", example, re.M)  # the password lives elsewhere
 
 
 def test_kiosk_browser_autostart_entry():

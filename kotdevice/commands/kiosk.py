@@ -17,8 +17,9 @@ def register(sub) -> None:
                    help="drop a tile after its device has been offline this many minutes (default 120; 0 = never)")
     p.add_argument("--username", default="", help="broker user (the gym broker's read-only 'kiosk' account)")
     p.add_argument("--password-file", metavar="PATH",
-                   help="file holding the broker password (kept off the command line); "
-                        "default: $KOT_MQTT_PASSWORD if set")
+                   help="file holding the broker password (kept off the command line and out of "
+                        "the environment); an empty file means none. Without it (or if empty): "
+                        "$KOT_MQTT_PASSWORD if set")
     p.add_argument("--tls", action="store_true", help="connect with TLS (e.g. port 8883)")
     p.add_argument("--ca-file", default="", metavar="PATH", help="CA certificate for --tls")
     p.set_defaults(func=run)
@@ -37,12 +38,17 @@ def run(args) -> int:
         raise KotError("--hide-offline-after must not be negative")
     import os
 
-    password = os.environ.get("KOT_MQTT_PASSWORD", "")
+    password = ""
     if args.password_file:
         try:
-            password = open(args.password_file, encoding="utf-8").read().strip()
-        except OSError as e:
-            raise KotError(f"--password-file {args.password_file}: {e.strerror or e}") from None
+            with open(args.password_file, encoding="utf-8") as f:
+                password = f.read().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else "not a UTF-8 text file"
+            raise KotError(f"cannot read the broker password from --password-file {args.password_file}: "
+                           f"{why}") from None
+    # An empty file (the installer's default) keeps an older setup's $KOT_MQTT_PASSWORD working.
+    password = password or os.environ.get("KOT_MQTT_PASSWORD", "")
     if password and not args.username:
         raise KotError("a broker password needs --username")
     server = KioskServer(args.broker, prefix=args.prefix, bind=args.bind, http_port=args.http_port,
@@ -52,7 +58,7 @@ def run(args) -> int:
                          ca_file=args.ca_file)
     server.start()
     # systemd stops services with SIGTERM: leave as cleanly as on Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: server._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     print(f"kiosk: serving {server.url} (on {args.bind}:{server.http_port}); "
           f"broker {server.broker_host}:{server.broker_port}, prefix {server.prefix!r}; "
           f"history in {server.store.path}", file=sys.stderr, flush=True)

@@ -16,7 +16,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 
-from kotdevice.kiosk.server import parse_hostport
+from kotdevice.device.config import parse_host_port
 
 
 def status_msg(device_id, state, athlete=None, leg=None, ts=None):
@@ -75,7 +75,7 @@ def squat_angle(phase: float, depth_deg: float, stand_deg: float = 2.0) -> float
 class FakeDevice:
     def __init__(self, broker: str, device_id: str, *, prefix: str = "kot",
                  athlete: str | None = None, leg: str | None = "left", will: bool = True):
-        self.host, self.port = parse_hostport(broker)
+        self.host, self.port = parse_host_port(broker)
         self.id = device_id
         self.prefix = prefix
         self.athlete = athlete

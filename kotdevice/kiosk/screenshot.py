@@ -1,7 +1,7 @@
 """Make the README's kiosk screenshot: a local broker, the kiosk, a gym floor of fake devices
 and headless Chromium at 1920x1080.
 
-    python -m kotdevice.kiosk.screenshot docs/kiosk-screenshot.png [--history ATHLETE OUT.png]
+    python -m kotdevice.kiosk.screenshot docs/kiosk-screenshot.png
 """
 from __future__ import annotations
 
@@ -58,7 +58,6 @@ def populate(broker: str) -> list[FakeDevice]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kotdevice.kiosk.screenshot")
     p.add_argument("out")
-    p.add_argument("--history", nargs=2, metavar=("ATHLETE", "OUT"))
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp, MosquittoBroker() as broker, \
             KioskServer(broker.address, bind="127.0.0.1", http_port=0, db_path=f"{tmp}/k.db",
@@ -71,14 +70,6 @@ def main(argv=None) -> int:
         with open(a.out, "wb") as f:
             f.write(page.screenshot())
         print(f"wrote {a.out}", file=sys.stderr)
-        if a.history:
-            devs[0].run_set(3, 6, speed=6, depth_deg=36)
-            page.goto(kiosk.url + "#history=" + a.history[0])
-            page.wait_for("document.querySelectorAll('#c-vol rect.bar').length > 0", 10)
-            time.sleep(2.5)
-            with open(a.history[1], "wb") as f:
-                f.write(page.screenshot())
-            print(f"wrote {a.history[1]}", file=sys.stderr)
         for d in devs[:-1]:
             d.close()
     return 0

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from kotdevice.device.config import parse_host_port as parse_hostport  # noqa: F401 (re-exported)
+from kotdevice.device.config import parse_host_port
 from kotdevice.errors import KotError
 from kotdevice.kiosk.state import KioskState
 from kotdevice.kiosk.store import HistoryStore
@@ -77,6 +77,18 @@ class _Hub:
                     c.dropped = True
                     self._clients.remove(c)
 
+    def close(self) -> None:
+        """The server is stopping: wake every page's event stream so its handler ends now
+        (the page's EventSource sees the connection close and reconnects)."""
+        with self._lock:
+            for c in self._clients:
+                c.dropped = True
+                try:
+                    c.queue.put_nowait(b"")
+                except queue.Full:
+                    pass  # its handler is busy writing the backlog and sees `dropped` next
+            self._clients.clear()
+
     @property
     def count(self) -> int:
         with self._lock:
@@ -88,7 +100,7 @@ class KioskServer:
                  http_port: int = 8080, db_path: str | os.PathLike | None = None,
                  hide_offline_after_s: float | None = 7200.0, log=None,
                  username: str = "", password: str = "", tls: bool = False, ca_file: str = ""):
-        self.broker_host, self.broker_port = parse_hostport(broker)
+        self.broker_host, self.broker_port = parse_host_port(broker)
         # The gym broker's ACL gives the kiosk account read-only access (systemd/mosquitto/).
         self.credentials = dict(username=username, password=password, tls=tls, ca_file=ca_file)
         self.prefix = prefix.strip("/")
@@ -109,7 +121,6 @@ class KioskServer:
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._mqtt = None
-        self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -121,10 +132,12 @@ class KioskServer:
     def start(self) -> "KioskServer":
         self._start_http()
         self._start_mqtt()
-        t = threading.Thread(target=self._housekeeping, name="kiosk-housekeeping", daemon=True)
-        t.start()
-        self._threads.append(t)
+        threading.Thread(target=self._housekeeping, name="kiosk-housekeeping", daemon=True).start()
         return self
+
+    def request_stop(self) -> None:
+        """Make ``serve_forever`` return (safe from a signal handler); the caller then calls ``stop``."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,7 +146,7 @@ class KioskServer:
             self._mqtt.loop_stop()
             self._mqtt = None
         if self._httpd is not None:
-            self.hub.broadcast("bye", {})
+            self.hub.close()
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
@@ -159,10 +172,8 @@ class KioskServer:
             raise KotError(f"cannot serve HTTP on {self.bind}:{self.http_port}: {e.strerror or e}") from None
         self._httpd.daemon_threads = True
         self.http_port = self._httpd.server_address[1]
-        t = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                             name="kiosk-http", daemon=True)
-        t.start()
-        self._threads.append(t)
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                         name="kiosk-http", daemon=True).start()
 
     def _start_mqtt(self) -> None:
         import paho.mqtt.client as mqtt

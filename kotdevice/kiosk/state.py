@@ -47,7 +47,6 @@ class _SeenIds:
 @dataclass
 class Device:
     device_id: str
-    first_seen_s: float
     state: str = "unknown"            # online / offline / unknown (no status seen yet)
     athlete: str | None = None
     leg: str | None = None
@@ -180,7 +179,7 @@ class KioskState:
         dev = self.devices.get(device_id)
         created = dev is None
         if created:
-            dev = self.devices[device_id] = Device(device_id, first_seen_s=now_s)
+            dev = self.devices[device_id] = Device(device_id)
         dev.seen_at_s = now_s
         out = getattr(self, f"_on_{kind}")(dev, msg, now_s)
         if out.duplicate:

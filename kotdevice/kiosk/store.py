@@ -10,9 +10,10 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from kotdevice.device.history import SQUAT_LIKE
 from kotdevice.errors import KotError
 
 SCHEMA = """
@@ -35,16 +36,23 @@ def default_db_path() -> Path:
     return Path(base) / "kotdevice" / "kiosk.sqlite3"
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def week_start(ts: float) -> float:
-    """Unix time of the Monday 00:00 (kiosk local time) of the week containing ``ts``."""
-    d = datetime.fromtimestamp(ts)
+    """Unix time of the Monday 00:00 UTC of the ISO week containing ``ts``: the same weeks as
+    ``kotdevice history`` (kotdevice/device/history.py), so the kiosk and the device agree."""
+    d = datetime.fromtimestamp(ts, timezone.utc)
     monday = (d - timedelta(days=d.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     return monday.timestamp()
 
 
 def _max_peak(payload: dict) -> float | None:
-    peaks = [s.get("max_peak_deg") for s in payload.get("sets", [])]
-    peaks = [p for p in peaks if isinstance(p, (int, float)) and not isinstance(p, bool)]
+    """Deepest set of squat-type exercises (as ``kotdevice history``): a tibialis raise's peak
+    is negative and another movement, so it must not pass for the week's best depth."""
+    peaks = [s.get("max_peak_deg") for s in payload.get("sets", []) if s.get("exercise") in SQUAT_LIKE]
+    peaks = [p for p in peaks if _number(p)]
     return max(peaks) if peaks else None
 
 
@@ -96,6 +104,10 @@ class HistoryStore:
         sessions, by_week = [], {}
         for device_id, ended_at, total_reps, payload in rows:
             p = json.loads(payload)
+            # Weeks by the session's start, like the device's history (ended_at if no start).
+            wk = week_start(p["started_at"] if _number(p.get("started_at")) else ended_at)
+            if wk < since:
+                continue
             ktw = {}
             for k in p.get("knee_to_wall", []):
                 leg = str(k.get("leg"))
@@ -104,7 +116,6 @@ class HistoryStore:
                      "sets": len(p.get("sets", [])), "max_peak_deg": _max_peak(p),
                      "knee_to_wall": ktw, "leg": p.get("leg")}
             sessions.append(point)
-            wk = week_start(ended_at)
             w = by_week.setdefault(wk, {
                 "week_start": wk, "sessions": 0, "volume_reps": 0,
                 "volume_sets": 0, "max_peak_deg": None, "knee_to_wall": {}})

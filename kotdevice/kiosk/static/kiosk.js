@@ -356,7 +356,8 @@ async function loadHistory() {
   lineChart(document.getElementById("c-trace"),
     [{ points: trace.points, cls: "s0" }], { zero: true, xfmt: (x) => `${+x.toFixed(1)}`,
       empty: "no live angles from this athlete yet" });
-  const weekLabel = (ms) => { const d = new Date(ms); return `${d.getDate()}/${d.getMonth() + 1}`; };
+  // Weeks start Monday 00:00 UTC (as `kotdevice history`): label them by that UTC date.
+  const weekLabel = (ms) => { const d = new Date(ms); return `${d.getUTCDate()}/${d.getUTCMonth() + 1}`; };
   const wk = h.weeks.map((w) => w.week_start * 1000);
   lineChart(document.getElementById("c-max"),
     [{ points: h.weeks.filter((w) => w.max_peak_deg !== null).map((w) => [w.week_start * 1000, w.max_peak_deg]), cls: "s0", dots: true }],
