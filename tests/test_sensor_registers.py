@@ -242,3 +242,50 @@ def test_st_driver_config_registers(chip, fifo_regs):
     assert rd(0x12) == 0x44  # CTRL3_C: BDU, IF_INC
     for reg, v in fifo_regs.items():
         assert rd(reg) == v
+
+
+def _stopped_fifo(chip, stop):
+    """A chip whose FIFO holds ~50 ms of samples and then stops filling."""
+    clk = SimClock()
+    bus = make_sim_bus(chip, source=const_source([0.5, -0.25, 1.0], [100.0, -50.0, 25.0]), clock=clk)
+    s = open_sensor(bus, odr_hz=100, accel_fs_g=2, gyro_fs_dps=250, clock=clk)
+    clk.advance(0.05)
+    for reg, v in stop.items():
+        bus.write_byte_data(s.address, reg, v)
+    return bus, s.address
+
+
+def _burst(bus, addr, reg, n):
+    from smbus2 import i2c_msg
+
+    w, r = i2c_msg.write(addr, [reg]), i2c_msg.read(addr, n)
+    bus.i2c_rdwr(w, r)
+    return list(r)
+
+
+@pytest.mark.parametrize("chip,fifo_reg,word,stop", [
+    ("mpu6050", 0x74, 1, {0x6A: 0x00}),  # USER_CTRL = 0: FIFO stopped, contents kept
+    ("lsm6ds3", 0x3E, 2, {0x10: 0x00, 0x11: 0x00}),  # CTRL1_XL = CTRL2_G = 0: power-down
+    ("lsm6dso", 0x78, 7, {0x10: 0x00, 0x11: 0x00}),
+])
+def test_fifo_burst_across_the_end(chip, fifo_reg, word, stop):
+    def level(bus, addr):  # bytes in the FIFO
+        if chip == "mpu6050":
+            return (bus.read_byte_data(addr, 0x72) << 8) | bus.read_byte_data(addr, 0x73)
+        st = bus.read_i2c_block_data(addr, 0x3A, 2)  # FIFO_STATUS1/2: DIFF_FIFO in words
+        return (st[0] | ((st[1] & (0x0F if chip == "lsm6ds3" else 0x03)) << 8)) * word
+
+    bus, addr = _stopped_fifo(chip, stop)
+    twin, _ = _stopped_fifo(chip, stop)
+    n = level(bus, addr)
+    assert n >= 4 * 12 and n == level(twin, addr)
+    data = _burst(bus, addr, fifo_reg, n + 3 * word + 1)
+    # one long burst returns what reading word by word returns
+    assert data[:n] == sum((twin.read_i2c_block_data(addr, fifo_reg, word) for _ in range(n // word)), [])
+    if chip == "mpu6050":
+        assert data[n:] == [data[n - 1]] * (3 * word + 1)  # empty FIFO: the last byte again
+    else:
+        assert data[n:] == [0] * (3 * word + 1)  # empty FIFO: zeros (LSM6DSO: tag 0, no sensor)
+    assert level(bus, addr) == 0
+    if chip == "lsm6ds3":
+        assert bus.read_byte_data(addr, 0x3B) & 0x10 and bus.read_byte_data(addr, 0x3C) == 0  # empty, pattern 0

@@ -52,7 +52,6 @@ class _BusDown(Exception):
 class Sensor:
     """Common FIFO, timing and fault logic; the family subclasses do registers and layouts."""
 
-    FIFO_DATA_REG = ""  # register a FIFO burst read starts at (set by each family)
     RETRY_DELAYS_S = (0.001, 0.004)  # short retries inside one read()
     PROBE_BACKOFF_S = (0.05, 0.5)  # first and longest delay between probes while unplugged
 
@@ -180,11 +179,19 @@ class Sensor:
         raise NotImplementedError
 
     def _fifo_data(self, frames: int) -> bytes:
-        return self._rd_long(self.spec.reg(self.FIFO_DATA_REG), frames * self.spec.frame_bytes)
+        return self._rd_long(self.spec.reg(self.spec.fifo_data), frames * self.spec.frame_bytes)
 
     def _parse(self, data: bytes) -> np.ndarray | None:
         """(n, 6) int counts ax ay az gx gy gz, or None when the data is not valid frames."""
-        raise NotImplementedError
+        if len(data) % self.spec.frame_bytes:
+            return None
+        return self._counts(data)
+
+    def _counts(self, data) -> np.ndarray:
+        """Frames of six int16 words, in the chip's byte and axis order -> (n, 6) counts."""
+        s = self.spec
+        w = np.frombuffer(data, dtype=">i2" if s.big_endian else "<i2").reshape(-1, 6).astype(np.int64)
+        return np.concatenate([w[:, 3:], w[:, :3]], axis=1) if s.gyro_first else w
 
     def _stop_chip(self) -> None:
         pass
@@ -344,8 +351,6 @@ class Sensor:
 
 # ====================================================================== InvenSense MPU
 class MpuSensor(Sensor):
-    FIFO_DATA_REG = "FIFO_R_W"
-
     def _plan_odr(self, odr_hz: float) -> float:
         self._div = min(255, max(0, int(round(1000.0 / odr_hz)) - 1))
         odr = 1000.0 / (1 + self._div)
@@ -403,18 +408,9 @@ class MpuSensor(Sensor):
             bad = bool(self.spec.fields["FIFO_OFLOW_INT"].decode(self._rd(self.spec.reg("INT_STATUS"))[0]))
         return nbytes // self.spec.frame_bytes, bad
 
-    def _parse(self, data: bytes) -> np.ndarray | None:
-        if len(data) % 12:
-            return None
-        w = np.frombuffer(data, dtype=">i2").reshape(-1, 6).astype(np.int64)
-        return w  # FIFO order is ACCEL XYZ then GYRO XYZ, as we want
-
 
 # ====================================================================== ST LSM6DS3
 class Lsm6ds3Sensor(Sensor):
-    FIFO_DATA_REG = "FIFO_DATA_OUT_L"
-    FIFO_MODE_REG = "FIFO_CTRL5"  # writing 0 (bypass) stops and empties the FIFO
-
     def _plan_odr(self, odr_hz: float) -> float:
         codes = self.spec.odr_codes
         self._odr_code = min(codes, key=lambda c: abs(math.log(codes[c] / odr_hz)))
@@ -453,30 +449,21 @@ class Lsm6ds3Sensor(Sensor):
 
     def _stop_chip(self) -> None:
         s = self.spec
-        self._wr(s.reg(self.FIFO_MODE_REG), 0)
+        self._wr(s.reg(s.fields["FIFO_MODE"].reg), 0)  # bypass: stops and empties the FIFO
         self._wr(s.reg("CTRL1_XL"), 0)
         self._wr(s.reg("CTRL2_G"), 0)
 
     def _read_level(self) -> tuple[int, bool]:
-        s1, s2, p3, p4 = self._rd(self.spec.reg("FIFO_STATUS1"), 4)
-        f = self.spec.fields
+        s, f = self.spec, self.spec.fields
+        s1, s2, p3, p4 = self._rd(s.reg("FIFO_STATUS1"), 4)
         words = s1 | (f["DIFF_FIFO_H"].decode(s2) << 8)
         pattern = p3 | ((p4 & 0x03) << 8)
-        bad = bool(f["FIFO_OVER_RUN"].decode(s2)) or pattern != 0 or words > self.spec.fifo_bytes // 2
-        return words // 6, bad
-
-    def _parse(self, data: bytes) -> np.ndarray | None:
-        if len(data) % 12:
-            return None
-        w = np.frombuffer(data, dtype="<i2").reshape(-1, 6).astype(np.int64)
-        return np.concatenate([w[:, 3:], w[:, :3]], axis=1)  # pattern is gyro then accel
+        bad = bool(f["FIFO_OVER_RUN"].decode(s2)) or pattern != 0 or words * s.fifo_word > s.fifo_bytes
+        return words * s.fifo_word // s.frame_bytes, bad
 
 
 # ====================================================================== ST LSM6DSO
 class Lsm6dsoSensor(Lsm6ds3Sensor):
-    FIFO_DATA_REG = "FIFO_DATA_OUT_TAG"
-    FIFO_MODE_REG = "FIFO_CTRL4"
-
     def _configure(self) -> None:
         s, f = self.spec, self.spec.fields
         self._sw_reset()
@@ -490,15 +477,15 @@ class Lsm6dsoSensor(Lsm6ds3Sensor):
         self._wr(s.reg("FIFO_CTRL4"), f["FIFO_MODE"].encode(6))
 
     def _read_level(self) -> tuple[int, bool]:
-        s1, s2 = self._rd(self.spec.reg("FIFO_STATUS1"), 2)
-        f = self.spec.fields
+        s, f = self.spec, self.spec.fields
+        s1, s2 = self._rd(s.reg("FIFO_STATUS1"), 2)
         words = s1 | (f["DIFF_FIFO_H"].decode(s2) << 8)
         bad = bool(f["FIFO_OVR_IA"].decode(s2) or f["FIFO_OVR_LATCHED"].decode(s2))
-        bad = bad or words * 7 > self.spec.fifo_bytes
-        return words // 2, bad
+        bad = bad or words * s.fifo_word > s.fifo_bytes
+        return words * s.fifo_word // s.frame_bytes, bad
 
     def _parse(self, data: bytes) -> np.ndarray | None:
-        if len(data) % 14:
+        if len(data) % self.spec.frame_bytes:
             return None
         w = np.frombuffer(data, dtype=np.uint8).reshape(-1, 2, 7)
         tags = w[:, :, 0] >> 3
@@ -507,8 +494,7 @@ class Lsm6dsoSensor(Lsm6ds3Sensor):
         if not (np.all(tags[:, 0] == regmap.LSM6DSO_TAG_GYRO) and np.all(tags[:, 1] == regmap.LSM6DSO_TAG_ACCEL)
                 and np.all(cnt[:, 0] == cnt[:, 1])):
             return None
-        vals = np.ascontiguousarray(w[:, :, 1:]).view("<i2").reshape(-1, 2, 3).astype(np.int64)
-        return np.concatenate([vals[:, 1, :], vals[:, 0, :]], axis=1)
+        return self._counts(np.ascontiguousarray(w[:, :, 1:]))  # the words without their tags
 
 
 _DRIVERS = {"mpu": MpuSensor, "lsm6ds3": Lsm6ds3Sensor, "lsm6dso": Lsm6dsoSensor}

@@ -36,6 +36,10 @@ class Field:
     def decode(self, byte: int) -> int:
         return (byte & self.mask) >> self.shift
 
+    def put(self, value: int) -> int:
+        """``encode`` keeping only the field's width of ``value`` (a counter's low bits)."""
+        return (int(value) << self.shift) & self.mask
+
 
 @dataclass(frozen=True)
 class ChipSpec:
@@ -51,12 +55,23 @@ class ChipSpec:
     gyro_fs: dict[int, tuple[int, float]]  # full scale dps -> (code, counts per dps)
     fifo_bytes: int  # FIFO capacity in bytes
     frame_bytes: int  # bytes per accel+gyro sample in the FIFO
-    big_endian: bool
+    big_endian: bool  # byte order of the int16 words in the FIFO
+    gyro_first: bool  # a FIFO frame holds gyro X,Y,Z before accel X,Y,Z
+    fs_fields: tuple[str, str]  # fields holding the accel and gyro full-scale codes
+    # FIFO data window: a burst read from this register stays in the window, the address
+    # rolling back to it after every fifo_word bytes (one FIFO word)
+    fifo_data: str
+    fifo_word: int
     # ODR choices: for ST, code -> Hz; for MPU computed from the divider
     odr_codes: dict[int, float] = field(default_factory=dict)
 
     def reg(self, name: str) -> int:
         return self.regs[name].addr
+
+    @property
+    def fifo_window(self) -> range:
+        a = self.reg(self.fifo_data)
+        return range(a, a + self.fifo_word)
 
 
 def _regs(*regs: Reg) -> dict[str, Reg]:
@@ -135,6 +150,10 @@ def _mpu(name: str, who: int, fifo_bytes: int, extra: tuple[Reg, ...] = ()) -> C
         fifo_bytes=fifo_bytes,
         frame_bytes=12,  # ACCEL_X,Y,Z then GYRO_X,Y,Z, each int16 big-endian
         big_endian=True,
+        gyro_first=False,
+        fs_fields=("AFS_SEL", "FS_SEL"),
+        fifo_data="FIFO_R_W",  # burst reads of FIFO_R_W keep popping the FIFO
+        fifo_word=1,
     )
 
 
@@ -171,7 +190,7 @@ _ST_COMMON_FIELDS = {
 
 
 def _st(name: str, family: str, who: int, fifo_regs: tuple[Reg, ...], fifo_fields: dict[str, Field],
-        fifo_bytes: int, frame_bytes: int) -> ChipSpec:
+        fifo_bytes: int, frame_bytes: int, fifo_data: str, fifo_word: int) -> ChipSpec:
     """An LSM6DS chip: the common registers plus its own FIFO registers and fields."""
     return ChipSpec(
         name=name,
@@ -185,6 +204,10 @@ def _st(name: str, family: str, who: int, fifo_regs: tuple[Reg, ...], fifo_field
         fifo_bytes=fifo_bytes,
         frame_bytes=frame_bytes,
         big_endian=False,
+        gyro_first=True,
+        fs_fields=("FS_XL", "FS_G"),
+        fifo_data=fifo_data,
+        fifo_word=fifo_word,
         odr_codes=_ST_ODR,
     )
 
@@ -217,6 +240,8 @@ LSM6DS3 = _st(
     },
     fifo_bytes=8192,  # 4096 words
     frame_bytes=12,  # pattern Gx Gy Gz XLx XLy XLz, int16 little-endian words
+    fifo_data="FIFO_DATA_OUT_L",  # 0x3F rolls back to 0x3E
+    fifo_word=2,
 )
 
 LSM6DSO = _st(
@@ -242,6 +267,8 @@ LSM6DSO = _st(
     },
     fifo_bytes=512 * 7,  # 512 tagged words modelled (the FIFO holds up to 9 KB incl. tags)
     frame_bytes=14,  # one gyro word + one accel word, each tag + 3 x int16 LE
+    fifo_data="FIFO_DATA_OUT_TAG",  # 0x7E rolls back to the tag of the next word
+    fifo_word=7,
 )
 LSM6DSO_TAG_GYRO = 0x01  # TAG_SENSOR codes (tag byte bits 7:3)
 LSM6DSO_TAG_ACCEL = 0x02

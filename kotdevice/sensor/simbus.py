@@ -107,6 +107,8 @@ class EmulatedChip:
         self.spec = spec
         self.clock = clock
         self.faults = faults
+        self.fifo_window = spec.fifo_window
+        self._lsb = (dict(spec.accel_fs.values()), dict(spec.gyro_fs.values()))  # code -> counts per unit
         self.motion = _Motion(source)
         self._src_t0 = self.motion.first_t()
         self._src_origin: float | None = None  # bus time at which the source starts playing
@@ -125,8 +127,11 @@ class EmulatedChip:
         self._grid_start = self.clock()
         self._grid_k = 0
         self._grid_rate = 0.0
-        self._fifo_phase = 0
         self._retime()
+
+    def fifo_clear(self) -> None:
+        self.fifo.clear()
+        self.overflowed = False
 
     # ---- family hooks
     def output_rate_hz(self) -> float:
@@ -138,10 +143,20 @@ class EmulatedChip:
     def fifo_push(self, counts: np.ndarray) -> None:
         raise NotImplementedError
 
-    def scales(self) -> tuple[float, float]:  # counts per g, counts per dps
+    def empty_fifo(self, chunk: bytes, n: int) -> bytes:
+        """Bookkeeping after ``chunk`` was read from the FIFO; the n bytes read past its end."""
         raise NotImplementedError
 
+    def scales(self) -> tuple[float, float]:  # counts per g, counts per dps
+        afs, gfs = self.spec.fs_fields
+        return self._lsb[0][self.field(afs)], self._lsb[1][self.field(gfs)]
+
     def next_addr(self, addr: int) -> int:
+        w = self.fifo_window
+        if addr in w:  # FIFO bursts roll back to the window's start after every word
+            return w.start + (addr - w.start + 1) % len(w)
+        if "IF_INC" in self.spec.fields and not self.field("IF_INC"):
+            return addr
         return (addr + 1) & 0xFF
 
     # ---- sampling
@@ -203,10 +218,23 @@ class EmulatedChip:
     def read(self, addr: int, n: int) -> bytes:
         self.advance()
         out = bytearray()
-        for _ in range(n):
+        while len(out) < n and addr not in self.fifo_window:
             out.append(self.read_reg(addr) & 0xFF)
             addr = self.next_addr(addr)
+        if len(out) < n:  # the rest of the burst stays in the FIFO data window
+            out += self.fifo_read(addr - self.fifo_window.start, n - len(out))
         return bytes(out)
+
+    def fifo_read(self, pos: int, n: int) -> bytes:
+        """n bytes of a FIFO burst starting ``pos`` bytes into a word: what the FIFO holds, in
+        one slice, then what the family's empty FIFO reads as."""
+        chunk = self._take(n)
+        return chunk + self.empty_fifo(chunk, n - len(chunk))
+
+    def _take(self, n: int) -> bytes:
+        chunk = bytes(self.fifo[:n])
+        del self.fifo[:n]
+        return chunk
 
     def write(self, addr: int, data: bytes) -> None:
         self.advance()
@@ -222,10 +250,6 @@ class EmulatedChip:
             return  # read-only
         self.regs[addr] = value
 
-    def _addr(self, name: str) -> int:
-        r = self.spec.regs.get(name)
-        return r.addr if r else -1
-
     def field(self, name: str) -> int:
         f = self.spec.fields[name]
         return f.decode(self.regs[self.spec.reg(f.reg)])
@@ -233,6 +257,8 @@ class EmulatedChip:
 
 class MpuChip(EmulatedChip):
     """MPU-6050 / MPU-6500 / MPU-9250."""
+
+    FIFO_SOURCES = ("TEMP_FIFO_EN", "XG_FIFO_EN", "YG_FIFO_EN", "ZG_FIFO_EN", "ACCEL_FIFO_EN")
 
     def output_rate_hz(self) -> float:
         if self.field("SLEEP"):
@@ -243,26 +269,18 @@ class MpuChip(EmulatedChip):
             base = 32000.0
         return base / (1 + self.regs[self.spec.reg("SMPLRT_DIV")])
 
-    def scales(self) -> tuple[float, float]:
-        afs = self.field("AFS_SEL")
-        gfs = self.field("FS_SEL")
-        acc = next(v[1] for v in self.spec.accel_fs.values() if v[0] == afs)
-        gyr = next(v[1] for v in self.spec.gyro_fs.values() if v[0] == gfs)
-        return acc, gyr
-
     def fifo_enabled(self) -> bool:
-        return bool(self.field("USER_FIFO_EN")) and self.regs[self.spec.reg("FIFO_EN")] & 0xF8 != 0
+        return bool(self.field("USER_FIFO_EN")) and any(self.field(n) for n in self.FIFO_SOURCES)
 
     def fifo_push(self, counts: np.ndarray) -> None:
-        en = self.regs[self.spec.reg("FIFO_EN")]
         # order of the data registers: ACCEL_X..Z, TEMP, GYRO_X..Z (big-endian int16 each)
         cols = []
-        if en & 0x08:
+        if self.field("ACCEL_FIFO_EN"):
             cols += [counts[:, 0], counts[:, 1], counts[:, 2]]
-        if en & 0x80:
+        if self.field("TEMP_FIFO_EN"):
             cols.append(np.full(len(counts), self._temp_counts()))
-        for bit, c in ((0x40, 3), (0x20, 4), (0x10, 5)):
-            if en & bit:
+        for name, c in (("XG_FIFO_EN", 3), ("YG_FIFO_EN", 4), ("ZG_FIFO_EN", 5)):
+            if self.field(name):
                 cols.append(counts[:, c])
         words = np.stack(cols, axis=1).astype(">i2")
         if self.spec.name != "MPU-6050" and self.field("FIFO_MODE"):
@@ -279,26 +297,22 @@ class MpuChip(EmulatedChip):
         return int(round((25 - 36.53) * 340)) if self.spec.name == "MPU-6050" else int(round(4 * 333.87))
 
     def on_new_data(self) -> None:
-        self.regs[self.spec.reg("INT_STATUS")] |= 0x01
+        self.regs[self.spec.reg("INT_STATUS")] |= self.spec.fields["DATA_RDY_INT"].mask
 
-    def next_addr(self, addr: int) -> int:
-        if addr == self.spec.reg("FIFO_R_W"):
-            return addr  # burst reads of FIFO_R_W keep popping the FIFO
-        return (addr + 1) & 0xFF
+    def empty_fifo(self, chunk: bytes, n: int) -> bytes:
+        if chunk:
+            self.last_fifo_byte = chunk[-1]
+        # empty FIFO: the last byte read is returned again (MPU-6050 register map §4.33)
+        return bytes([self.last_fifo_byte]) * n
 
     def read_reg(self, addr: int) -> int:
         s = self.spec
-        if addr == s.reg("FIFO_R_W"):
-            if self.fifo:
-                self.last_fifo_byte = self.fifo.pop(0)
-            # empty FIFO: the last byte read is returned again (MPU-6050 register map §4.33)
-            return self.last_fifo_byte
         if addr == s.reg("FIFO_COUNTH"):
             return (len(self.fifo) >> 8) & 0x1F
         if addr == s.reg("FIFO_COUNTL"):
             return len(self.fifo) & 0xFF
         if addr == s.reg("INT_STATUS"):
-            v = self.regs[addr] | (0x10 if self.overflowed else 0)
+            v = self.regs[addr] | s.fields["FIFO_OFLOW_INT"].put(self.overflowed)
             self.regs[addr] = 0  # cleared on read
             self.overflowed = False
             return v
@@ -315,49 +329,91 @@ class MpuChip(EmulatedChip):
         return self.regs[addr]
 
     def write_reg(self, addr: int, value: int) -> None:
-        s = self.spec
+        s, f = self.spec, self.spec.fields
         if addr == s.reg("PWR_MGMT_1"):
-            if value & 0x80:  # DEVICE_RESET: all registers to reset values, bit self-clears
+            if f["DEVICE_RESET"].decode(value):  # all registers to reset values, bit self-clears
                 self.power_on()
                 return
             self.regs[addr] = value
             self._retime()
             return
-        if addr in (s.reg("FIFO_R_W"),):
+        if addr in self.fifo_window:
             self.fifo.append(value)
             return
         if addr in (s.reg("INT_STATUS"), s.reg("FIFO_COUNTH"), s.reg("FIFO_COUNTL"), s.reg("WHO_AM_I")):
             return  # read-only
         if addr == s.reg("USER_CTRL"):
-            if value & 0x04:  # FIFO_RESET, self-clearing
-                self.fifo.clear()
-                self.overflowed = False
-            self.regs[addr] = value & ~0x07 & 0xFF
+            if f["FIFO_RESET"].decode(value):
+                self.fifo_clear()
+            self.regs[addr] = value & ~0x07 & 0xFF  # FIFO_RESET, I2C_MST_RST, SIG_COND_RESET self-clear
             return
         self.regs[addr] = value
         if addr in (s.reg("SMPLRT_DIV"), s.reg("CONFIG"), s.reg("GYRO_CONFIG")):
             self._retime()
 
 
-class Lsm6ds3Chip(EmulatedChip):
-    """LSM6DS3: FIFO of 16-bit words, pattern Gx Gy Gz XLx XLy XLz, little-endian."""
-
-    def power_on(self) -> None:
-        super().power_on()
-        self.head_pattern = 0  # pattern index of the word at the FIFO head
-
-    def _pattern_len(self) -> int:
-        return 3 * (int(self.field("DEC_FIFO_GYRO") != 0) + int(self.field("DEC_FIFO_XL") != 0))
+class StChip(EmulatedChip):
+    """What the ST LSM6DS chips share: ODR and full-scale registers, CTRL3_C, FIFO status."""
 
     def output_rate_hz(self) -> float:
         code = self.field("ODR_G") or self.field("ODR_XL")
         return self.spec.odr_codes.get(code, 0.0)
 
-    def scales(self) -> tuple[float, float]:
-        afs, gfs = self.field("FS_XL"), self.field("FS_G")
-        acc = next(v[1] for v in self.spec.accel_fs.values() if v[0] == afs)
-        gyr = next(v[1] for v in self.spec.gyro_fs.values() if v[0] == gfs)
-        return acc, gyr
+    def fifo_words(self) -> int:
+        return len(self.fifo) // self.spec.fifo_word
+
+    def fifo_flags(self) -> dict[str, bool]:
+        """The family's FIFO_STATUS2 flags, by field name."""
+        raise NotImplementedError
+
+    def read_reg(self, addr: int) -> int:
+        s = self.spec
+        if addr == s.reg("FIFO_STATUS1"):
+            return self.fifo_words() & 0xFF
+        if addr == s.reg("FIFO_STATUS2"):
+            status = {"DIFF_FIFO_H": self.fifo_words() >> 8, **self.fifo_flags()}
+            return sum(s.fields[name].put(v) for name, v in status.items())
+        g0, a0 = s.reg("OUTX_L_G"), s.reg("OUTX_L_XL")
+        if g0 <= addr < a0 + 6:
+            i = (addr - g0) // 2
+            word = int(self.latest_counts[3 + i] if i < 3 else self.latest_counts[i - 3]) & 0xFFFF
+            return word & 0xFF if (addr - g0) % 2 == 0 else word >> 8
+        if addr == s.reg("STATUS_REG"):
+            return 0x03 if self._grid_rate > 0 else 0
+        return self.regs[addr]
+
+    def write_reg(self, addr: int, value: int) -> None:
+        s, f = self.spec, self.spec.fields
+        if addr == s.reg("CTRL3_C"):
+            if f["SW_RESET"].decode(value):  # registers to defaults, bit self-clears
+                self.power_on()
+                return
+            self.regs[addr] = value & ~(f["BOOT"].mask | f["SW_RESET"].mask)  # BOOT: instantaneous here
+            return
+        if addr in (s.reg("WHO_AM_I"), s.reg("FIFO_STATUS1"), s.reg("FIFO_STATUS2")):
+            return
+        self.regs[addr] = value
+        mode = f["FIFO_MODE"]
+        if addr == s.reg(mode.reg) and mode.decode(value) == 0:
+            self.fifo_clear()  # bypass mode empties the FIFO
+        if addr in (s.reg("CTRL1_XL"), s.reg("CTRL2_G")):
+            self._retime()
+
+
+class Lsm6ds3Chip(StChip):
+    """LSM6DS3: FIFO of 16-bit words, pattern Gx Gy Gz XLx XLy XLz, little-endian."""
+
+    def power_on(self) -> None:
+        super().power_on()
+        self.head_pattern = 0  # pattern index of the word at the FIFO head
+        self._fifo_phase = 0
+
+    def fifo_clear(self) -> None:
+        super().fifo_clear()
+        self.head_pattern = 0
+
+    def _pattern_len(self) -> int:
+        return 3 * (int(self.field("DEC_FIFO_GYRO") != 0) + int(self.field("DEC_FIFO_XL") != 0))
 
     def fifo_enabled(self) -> bool:
         return self.field("FIFO_MODE") != 0 and self.field("ODR_FIFO") != 0 and self._pattern_len() > 0
@@ -368,9 +424,8 @@ class Lsm6ds3Chip(EmulatedChip):
 
     def fifo_push(self, counts: np.ndarray) -> None:
         dec = self._decimation()
-        idx = [i for i in range(len(counts)) if (self._fifo_phase + i) % dec == 0]
+        c = counts[(-self._fifo_phase) % dec::dec]
         self._fifo_phase = (self._fifo_phase + len(counts)) % dec
-        c = counts[idx]
         cols = []
         if self.field("DEC_FIFO_GYRO"):
             cols += [c[:, 3], c[:, 4], c[:, 5]]
@@ -383,60 +438,28 @@ class Lsm6ds3Chip(EmulatedChip):
         del self.fifo[:nbytes]
         self.head_pattern = (self.head_pattern + nbytes // 2) % max(1, self._pattern_len())
 
-    def next_addr(self, addr: int) -> int:
-        if addr == self.spec.reg("FIFO_DATA_OUT_H"):
-            return self.spec.reg("FIFO_DATA_OUT_L")  # FIFO bursts roll back
-        return (addr + 1) & 0xFF if self.field("IF_INC") else addr
+    def empty_fifo(self, chunk: bytes, n: int) -> bytes:
+        left = len(self.fifo)  # a word is consumed when its last byte is read
+        words = (left + len(chunk) + 1) // 2 - (left + 1) // 2
+        self.head_pattern = (self.head_pattern + words) % max(1, self._pattern_len())
+        return bytes(n)  # empty FIFO reads as zero
+
+    def fifo_flags(self) -> dict[str, bool]:
+        return {"FIFO_EMPTY": self.fifo_words() == 0, "FIFO_FULL": len(self.fifo) >= self.spec.fifo_bytes,
+                "FIFO_OVER_RUN": self.overflowed}
 
     def read_reg(self, addr: int) -> int:
-        s = self.spec
-        words = len(self.fifo) // 2
-        if addr == s.reg("FIFO_STATUS1"):
-            return words & 0xFF
-        if addr == s.reg("FIFO_STATUS2"):
-            full = len(self.fifo) >= s.fifo_bytes
-            return ((words >> 8) & 0x0F) | (0x10 if words == 0 else 0) | (0x20 if full else 0) | (
-                0x40 if self.overflowed else 0)
-        if addr == self._addr("FIFO_STATUS3"):
+        if addr == self.spec.reg("FIFO_STATUS3"):
             return self.head_pattern & 0xFF
-        if addr == self._addr("FIFO_STATUS4"):
+        if addr == self.spec.reg("FIFO_STATUS4"):
             return (self.head_pattern >> 8) & 0x03
-        if addr in (self._addr("FIFO_DATA_OUT_L"), self._addr("FIFO_DATA_OUT_H")):
-            if not self.fifo:
-                return 0  # empty FIFO reads as zero
-            b = self.fifo.pop(0)
-            if len(self.fifo) % 2 == 0:  # a whole word consumed
-                self.head_pattern = (self.head_pattern + 1) % max(1, self._pattern_len())
-            return b
-        g0, a0 = s.reg("OUTX_L_G"), s.reg("OUTX_L_XL")
-        if g0 <= addr < a0 + 6:
-            i = (addr - g0) // 2
-            word = int(self.latest_counts[3 + i] if i < 3 else self.latest_counts[i - 3]) & 0xFFFF
-            return word & 0xFF if (addr - g0) % 2 == 0 else word >> 8
-        if addr == s.reg("STATUS_REG"):
-            return 0x03 if self._grid_rate > 0 else 0
-        return self.regs[addr]
-
-    def write_reg(self, addr: int, value: int) -> None:
-        s = self.spec
-        if addr == s.reg("CTRL3_C"):
-            if value & 0x01:  # SW_RESET: registers to defaults, bit self-clears
-                self.power_on()
-                return
-            self.regs[addr] = value & 0x7E  # BOOT reloads trimming; instantaneous here
-            return
-        if addr in (s.reg("WHO_AM_I"), s.reg("FIFO_STATUS1"), s.reg("FIFO_STATUS2")):
-            return
-        self.regs[addr] = value
-        if addr == self._addr("FIFO_CTRL5") and self.field("FIFO_MODE") == 0:
-            self.fifo.clear()  # bypass mode empties the FIFO
-            self.overflowed = False
-            self.head_pattern = 0
-        if addr in (s.reg("CTRL1_XL"), s.reg("CTRL2_G")):
-            self._retime()
+        return super().read_reg(addr)
 
 
-class Lsm6dsoChip(Lsm6ds3Chip):
+_PARITY = np.array([bin(i).count("1") & 1 for i in range(256)], dtype=np.uint8)
+
+
+class Lsm6dsoChip(StChip):
     """LSM6DSO/DSOX: tagged FIFO, each word = tag byte + X,Y,Z int16 little-endian."""
 
     def power_on(self) -> None:
@@ -445,8 +468,9 @@ class Lsm6dsoChip(Lsm6ds3Chip):
         self.ovr_latched = False
         self._word_empty = False
 
-    def _pattern_len(self) -> int:
-        return 1
+    def fifo_clear(self) -> None:
+        super().fifo_clear()
+        self.ovr_latched = False
 
     def fifo_enabled(self) -> bool:
         return self.field("FIFO_MODE") != 0 and (self.field("BDR_GY") or self.field("BDR_XL")) != 0
@@ -463,8 +487,7 @@ class Lsm6dsoChip(Lsm6ds3Chip):
             if not on:
                 continue
             t = (tag << 3) | (cnt << 1)
-            par = np.array([bin(int(x)).count("1") & 1 for x in t], dtype=np.uint8)
-            buf[:, j, 0] = t | par  # parity bit makes the tag's bit count even
+            buf[:, j, 0] = t | _PARITY[t]  # parity bit makes the tag's bit count even
             buf[:, j, 1:] = counts[:, cols].astype("<i2").view(np.uint8).reshape(n, 6)
             j += 1
         self.fifo += buf.tobytes()
@@ -474,42 +497,24 @@ class Lsm6dsoChip(Lsm6ds3Chip):
         del self.fifo[: words * 7]
         self.ovr_latched = True
 
-    def next_addr(self, addr: int) -> int:
-        t0 = self.spec.reg("FIFO_DATA_OUT_TAG")
-        if t0 <= addr <= t0 + 6:
-            return t0 if addr == t0 + 6 else addr + 1  # rolls back to the tag of the next word
-        return (addr + 1) & 0xFF if self.field("IF_INC") else addr
+    def fifo_read(self, pos: int, n: int) -> bytes:
+        # reading a tag decides for the whole word: a word not all there reads as tag 0, zeros
+        w = self.spec.fifo_word
+        out = b""
+        if pos:  # the rest of a word whose tag an earlier burst read
+            m = min(n, w - pos)
+            out = bytes(m) if self._word_empty else self._take(m).ljust(m, b"\0")
+            n -= m
+        if n:
+            k = min(n, len(self.fifo) // w * w)
+            self._word_empty = k < n
+            out += self._take(k) + bytes(n - k)
+        return out
 
-    def read_reg(self, addr: int) -> int:
-        s = self.spec
-        words = len(self.fifo) // 7
-        if addr == s.reg("FIFO_STATUS1"):
-            return words & 0xFF
-        if addr == s.reg("FIFO_STATUS2"):
-            full = len(self.fifo) + 7 > s.fifo_bytes
-            v = ((words >> 8) & 0x03) | (0x20 if full else 0) | (0x40 if self.overflowed else 0) | (
-                0x08 if self.ovr_latched or self.overflowed else 0)
-            self.ovr_latched = False  # FIFO_OVR_LATCHED clears on read
-            return v
-        t0 = s.reg("FIFO_DATA_OUT_TAG")
-        if t0 <= addr <= t0 + 6:
-            if addr == t0:
-                self._word_empty = len(self.fifo) < 7
-            if self._word_empty or not self.fifo:
-                return 0  # empty FIFO: tag 0 (no sensor), zeros
-            return self.fifo.pop(0)
-        return super().read_reg(addr)
-
-    def write_reg(self, addr: int, value: int) -> None:
-        s = self.spec
-        if addr == s.reg("FIFO_CTRL4"):
-            self.regs[addr] = value
-            if value & 0x07 == 0:
-                self.fifo.clear()
-                self.overflowed = False
-                self.ovr_latched = False
-            return
-        super().write_reg(addr, value)
+    def fifo_flags(self) -> dict[str, bool]:
+        latched, self.ovr_latched = self.ovr_latched, False  # FIFO_OVR_LATCHED clears on read
+        return {"FIFO_FULL_IA": len(self.fifo) + 7 > self.spec.fifo_bytes, "FIFO_OVR_IA": self.overflowed,
+                "FIFO_OVR_LATCHED": latched or self.overflowed}
 
 
 _CHIP_CLASSES = {"mpu": MpuChip, "lsm6ds3": Lsm6ds3Chip, "lsm6dso": Lsm6dsoChip}
