@@ -15,3 +15,43 @@ def mosquitto():
     broker = MosquittoBroker().start()
     yield broker
     broker.stop()
+
+
+class FakeClock:
+    """A settable clock: ``clock()`` returns ``clock.t``."""
+
+    def __init__(self, t: float = 0.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def fake_clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def mock_pins():
+    """gpiozero's mock pin factory (PWM-capable pins) with fresh pin histories, reset and
+    uninstalled after the test."""
+    from gpiozero import Device
+
+    from kotdevice.device.feedback import use_mock_pins
+
+    factory = use_mock_pins()
+    factory.reset()
+    yield factory
+    factory.reset()
+    Device.pin_factory = None
+
+
+@pytest.fixture
+def pin_numbers():
+    """The config's default BCM pins for the button, LEDs and buzzer (``Feedback(pins)``)."""
+    from kotdevice.device.app import PIN_KEYS
+    from kotdevice.device.config import Config
+
+    cfg = Config()
+    return {k: cfg.get("pins", k) for k in PIN_KEYS}

@@ -1,25 +1,8 @@
-import pytest
 from gpiozero import Device
 
-from kotdevice.device.feedback import ButtonLogic, Feedback, use_mock_pins
+from kotdevice.device.feedback import ButtonLogic, Feedback
 
-PINS = {"button": 17, "led_connected": 27, "led_recording": 22, "led_error": 23, "buzzer": 18}
-
-
-class T:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
-@pytest.fixture
-def mock_pins():
-    factory = use_mock_pins()
-    yield factory
-    factory.reset()
-    Device.pin_factory = None
+# fixtures fake_clock, mock_pins, pin_numbers: tests/conftest.py
 
 
 def test_bounces_make_one_short_press():
@@ -54,9 +37,9 @@ def test_long_press_fires_once_while_held_and_not_short_on_release():
     assert b.poll(3.6) == []
 
 
-def test_mock_button_and_outputs(mock_pins):
-    clock = T()
-    fb = Feedback(PINS, clock=clock)
+def test_mock_button_and_outputs(mock_pins, pin_numbers, fake_clock):
+    clock = fake_clock
+    fb = Feedback(pin_numbers, clock=clock)
     try:
         fb.button.pin.drive_low()  # press
         clock.t = 0.1
@@ -98,9 +81,9 @@ def test_mock_button_and_outputs(mock_pins):
         fb.close()
 
 
-def test_metronome_ticks_only_in_a_set(mock_pins):
-    clock = T()
-    fb = Feedback(PINS, clock=clock, metronome_bpm=60)
+def test_metronome_ticks_only_in_a_set(mock_pins, pin_numbers, fake_clock):
+    clock = fake_clock
+    fb = Feedback(pin_numbers, clock=clock, metronome_bpm=60)
     try:
         ticks = 0
         prev = 0
@@ -115,13 +98,13 @@ def test_metronome_ticks_only_in_a_set(mock_pins):
         fb.close()
 
 
-def test_buzzer_falls_back_to_on_off_without_pwm():
+def test_buzzer_falls_back_to_on_off_without_pwm(pin_numbers, fake_clock):
     from gpiozero.pins.mock import MockFactory
 
     Device.pin_factory = MockFactory()  # plain mock pins: no PWM
     try:
-        clock = T()
-        fb = Feedback(PINS, clock=clock)
+        clock = fake_clock
+        fb = Feedback(pin_numbers, clock=clock)
         assert fb.pwm is False
         fb.rep_beep()
         assert fb.buzzer.pin.state == 1

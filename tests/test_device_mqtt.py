@@ -44,7 +44,7 @@ def make_link(tmp_path, port, **kw):
 
 
 def test_online_status_outbox_drain_and_acks(tmp_path, mosquitto):
-    topics, store, link = make_link(tmp_path, mosquitto.port, athlete="Ann", leg="left")
+    topics, store, link = make_link(tmp_path, mosquitto.port, identity=lambda: ("Ann", "left"))
     enqueue_n(store, topics, 30)
     with Collector(mosquitto.host, mosquitto.port, "kot/dev1/#") as sub:
         link.start()
@@ -59,6 +59,23 @@ def test_online_status_outbox_drain_and_acks(tmp_path, mosquitto):
         finally:
             link.stop()
         assert sub.wait_for(lambda s: s.of("status")[-1].payload["state"] == "offline")
+
+
+def test_status_and_last_will_follow_a_changed_leg(tmp_path, mosquitto):
+    who = {"leg": "unknown"}
+    topics, store, link = make_link(tmp_path, mosquitto.port, identity=lambda: ("Ann", who["leg"]))
+    with Collector(mosquitto.host, mosquitto.port, "kot/dev1/#") as sub:
+        link.start()
+        try:
+            assert pump_until(link, lambda: link.connected)
+            assert sub.wait_for(lambda s: s.of("status"))
+            who["leg"] = "right"  # the engine detected the leg
+            link.identity_changed()
+            assert sub.wait_for(lambda s: s.of("status")[-1].payload["leg"] == "right")
+            assert sub.of("status")[-1].payload["state"] == "online"
+            assert json.loads(link.client._will_payload)["leg"] == "right"
+        finally:
+            link.stop()
 
 
 def test_commands_are_queued_and_replies_published(tmp_path, mosquitto):

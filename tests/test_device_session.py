@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import statistics
 
 import jsonschema
 import pytest
@@ -85,7 +87,7 @@ def test_first_rep_starts_session_and_every_message_is_stored_and_valid(tmp_path
     sid = msgs[0][1]["session_id"]
     assert [p["id"] for _, p in msgs[:3]] == [f"{sid}-s1-r1", f"{sid}-s1-r2", f"{sid}-s1-r3"]
     assert msgs[3][1]["rep_ids"] == [p["id"] for _, p in msgs[:3]]
-    assert msgs[3][1]["reps"] == 3 and msgs[3][1]["max_peak_deg"] == 32
+    assert msgs[3][1]["reps"] == 3 and msgs[3][1]["max_peak_deg"] == 32  # the SetEvent's own metrics, forwarded
     summary = msgs[-1][1]
     assert summary["total_reps"] == 5 and [s["reps"] for s in summary["sets"]] == [3, 2]
     assert summary["duration_s"] == pytest.approx(50.0 - 10.0)  # sample clock: first rep start -> stop
@@ -125,9 +127,13 @@ def test_crash_recovery_closes_and_publishes_the_open_session(tmp_path, ft):
     path = tmp_path / "d.db"
     store = Store(path)
     sm = make(store, ft, run_id="run-a")
+    # a tib-raise set (negative peaks) with uneven tempo; the engine never closed it
+    peaks, durs = [-10.0, -14.0, -12.0, -11.0], [2.0, 2.5, 1.5, 2.0]
     for i in range(4):
         ft.advance(2.5)
-        sm.on_rep(rep(0, i + 1, 3.0 + 2.5 * i))
+        start = 3.0 + 2.5 * i
+        sm.on_rep(dataclasses.replace(rep(0, i + 1, start, peak=peaks[i], exercise="tib_raise"),
+                                      end_s=start + durs[i]))
     # "power cut": the process is gone, nothing was closed or acknowledged
     store.close()
     store2 = Store(path)
@@ -141,7 +147,14 @@ def test_crash_recovery_closes_and_publishes_the_open_session(tmp_path, ft):
     assert kinds == ["rep"] * 4 + ["set", "session"]
     summary = msgs[-1][1]
     assert summary["recovered"] is True and summary["total_reps"] == 4
-    assert summary["duration_s"] == pytest.approx(3.0 + 2.5 * 3 + 2.0 - 3.0)
+    assert summary["duration_s"] == pytest.approx(3.0 + 2.5 * 3 + 2.0 - 3.0)  # to the last rep's end
+    # the set's metrics computed from the stored reps
+    st = msgs[-2][1]
+    assert st["mean_peak_deg"] == pytest.approx(-11.75)
+    assert st["max_peak_deg"] == -14.0  # the largest by magnitude, not max()
+    cv = statistics.pstdev(durs) / statistics.fmean(durs)  # 0.1768
+    assert st["tempo_cv"] == pytest.approx(cv, abs=1e-4) and st["end_s"] == pytest.approx(12.5)
+    assert summary["sets"][0]["max_peak_deg"] == -14.0 and summary["sets"][0]["mean_peak_deg"] == -11.75
     assert sm2.recover() == []  # once only
 
 
@@ -190,7 +203,7 @@ def test_outbox_ack_removes_in_order(tmp_path, ft):
     assert [r.seq for r in store.outbox_pending()] == seqs
     store.outbox_ack([seqs[1]])
     assert [r.seq for r in store.outbox_pending()] == [seqs[0], seqs[2]]
-    assert [r.seq for r in store.outbox_pending(exclude={seqs[0]})] == [seqs[2]]
+    assert [r.seq for r in store.outbox_pending(after=seqs[0])] == [seqs[2]]  # not yet handed over
 
 
 def test_set_event_final_partial_flags_replace_the_provisional_ones(tmp_path, ft):

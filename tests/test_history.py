@@ -79,3 +79,21 @@ def test_history_missing_store_is_one_line_error(tmp_path, capsys):
     assert main(["history", "--store", str(tmp_path / "none.db")]) == 2
     err = capsys.readouterr().err
     assert "no session store here" in err and err.count("\n") == 1
+
+
+def test_history_rows_are_built_from_the_session_messages(db):
+    from kotdevice.device.history import sessions
+
+    store = Store(db)
+    try:
+        msgs = {p["seq"]: p for p in (json.loads(r.payload) for r in store.outbox_pending(limit=1000)
+                                      if r.topic.endswith("/session"))}
+        rows = sessions(store)
+    finally:
+        store.close()
+    assert [r["seq"] for r in rows] == sorted(msgs)
+    for row in rows:
+        m = msgs[row["seq"]]
+        for k in ("session_id", "athlete", "leg", "started_at", "duration_s", "total_reps", "knee_to_wall"):
+            assert row[k] == m[k], k
+        assert row["sets"] == [{k: v for k, v in st.items() if k != "set_id"} for st in m["sets"]]

@@ -3,10 +3,8 @@ paced still blocks: button actions, depth cue, idle timeout, duration, engine re
 engine errors. The real engine/sensor/simulator are in test_runtime_faults/e2e."""
 import numpy as np
 import pytest
-from gpiozero import Device
-
 from kotdevice.device.clock import DeviceClock
-from kotdevice.device.feedback import Feedback, use_mock_pins
+from kotdevice.device.feedback import Feedback
 from kotdevice.device.runtime import PacedSource, Runtime, RuntimeOptions, warm_up_signal
 from kotdevice.device.session import Topics
 from kotdevice.device.store import Store
@@ -14,7 +12,7 @@ from kotdevice.errors import KotError
 from kotdevice.motion.events import EngineState, RepEvent, SetEvent
 from kotdevice.samples import ImuBlock
 
-PINS = {"button": 17, "led_connected": 27, "led_recording": 22, "led_error": 23, "buzzer": 18}
+# fixtures fake_clock, mock_pins, pin_numbers: tests/conftest.py
 
 
 class Out:
@@ -79,28 +77,11 @@ def still_blocks(seconds, rate=200.0, block=20):
         yield ImuBlock(t[s], np.tile([1.0, 0, 0], (len(t[s]), 1)), np.zeros((len(t[s]), 3)))
 
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
-@pytest.fixture
-def pins():
-    f = use_mock_pins()
-    f.reset()
-    yield f
-    f.reset()
-    Device.pin_factory = None
-
-
-def make(tmp_path, engine, seconds, *, clock, feedback=None, idle=300.0, duration=None):
+def make(tmp_path, engine, seconds, *, clock, feedback=None, idle=300.0, duration=None, link=None):
     src = PacedSource(still_blocks(seconds), speed=1.0, mono=clock)
     dc = DeviceClock(wall=lambda: 1.7e9 + clock(), mono=clock, boot_id="b", synced_probe=None)
     return Runtime(device_id="d", topics=Topics("kot", "d"), source=src, engine=engine,
-                   store=Store(tmp_path / "r.db"), clock=dc, feedback=feedback,
+                   store=Store(tmp_path / "r.db"), clock=dc, feedback=feedback, link=link,
                    options=RuntimeOptions(idle_timeout_s=idle, duration_s=duration), log=lambda m: None)
 
 
@@ -116,9 +97,9 @@ def run_steps(rt, clock, dt=0.02, until=None, actions=None):
     rt.shutdown()
 
 
-def test_button_short_press_toggles_session_and_long_press_calibrates(tmp_path, pins):
-    clock = Clock()
-    fb = Feedback(PINS, clock=clock)
+def test_button_short_press_toggles_session_and_long_press_calibrates(tmp_path, mock_pins, pin_numbers, fake_clock):
+    clock = fake_clock
+    fb = Feedback(pin_numbers, clock=clock)
     eng = ScriptedEngine(lambda t: t * 0)
     rt = make(tmp_path, eng, 12.0, clock=clock, feedback=fb)
     btn = fb.button.pin
@@ -133,9 +114,9 @@ def test_button_short_press_toggles_session_and_long_press_calibrates(tmp_path, 
     assert eng.calls == [("start_calibration",)]
 
 
-def test_depth_cue_once_per_rep_and_beep_per_rep(tmp_path, pins):
-    clock = Clock()
-    fb = Feedback(PINS, clock=clock)
+def test_depth_cue_once_per_rep_and_beep_per_rep(tmp_path, mock_pins, pin_numbers, fake_clock):
+    clock = fake_clock
+    fb = Feedback(pin_numbers, clock=clock)
     # two squat-like swings to 40° (target 30° from standing at 5°), reps end at 6 and 9 s
     def angle(t):
         return 5 + np.where((t > 3) & (t < 9), 35 * np.abs(np.sin(np.pi * (t - 3) / 3)), 0)
@@ -156,8 +137,8 @@ def test_depth_cue_once_per_rep_and_beep_per_rep(tmp_path, pins):
     assert eng.calls == [("set_depth_target", 30.0)]
 
 
-def test_idle_timeout_and_duration(tmp_path):
-    clock = Clock()
+def test_idle_timeout_and_duration(tmp_path, fake_clock):
+    clock = fake_clock
     eng = ScriptedEngine(lambda t: t * 0, rep_ends=[3.0, 5.0], set_end=7.0)
     rt = make(tmp_path, eng, 60.0, clock=clock, idle=10.0, duration=30.0)
     run_steps(rt, clock)
@@ -167,8 +148,8 @@ def test_idle_timeout_and_duration(tmp_path):
     assert rt.store.one("SELECT status FROM sets")["status"] == "closed"
 
 
-def test_engine_refusal_is_an_error_reply_and_engine_errors_do_not_stop_the_loop(tmp_path):
-    clock = Clock()
+def test_engine_refusal_is_an_error_reply_and_engine_errors_do_not_stop_the_loop(tmp_path, fake_clock):
+    clock = fake_clock
     eng = ScriptedEngine(lambda t: t * 0, rep_ends=[8.0], fail_at=4.0)
     rt = make(tmp_path, eng, 10.0, clock=clock)
     r = rt.commands.handle(b'{"id": "m", "cmd": "mode", "mode": "knee_to_wall"}')
@@ -179,8 +160,19 @@ def test_engine_refusal_is_an_error_reply_and_engine_errors_do_not_stop_the_loop
     assert rt.engine_errors == 1 and rt.reps_total == 1  # the rep after the error still counted
 
 
-def test_paced_source_releases_samples_at_speed():
-    clock = Clock()
+@pytest.mark.parametrize("depth", ["0", "-10", "90.5", "500", "NaN"])
+def test_depth_target_out_of_the_engines_range_is_an_error_reply(tmp_path, fake_clock, depth):
+    from kotdevice.motion.engine import EngineSettings, MotionEngine
+
+    rt = make(tmp_path, MotionEngine(EngineSettings()), 1.0, clock=fake_clock)
+    r = rt.commands.handle(f'{{"id": "d", "cmd": "depth_target", "depth_deg": {depth}}}')
+    assert r["ok"] is False and "between 0 and 90" in r["error"] and rt.depth_target_deg is None
+    r = rt.commands.handle(b'{"id": "d", "cmd": "depth_target", "depth_deg": 90}')
+    assert r["ok"] and rt.depth_target_deg == 90
+
+
+def test_paced_source_releases_samples_at_speed(fake_clock):
+    clock = fake_clock
     src = PacedSource(still_blocks(10.0, block=64), speed=4.0, mono=clock)
     b, _ = src.read()
     assert len(b) == 1  # the first sample at once
@@ -246,7 +238,7 @@ def test_real_sensor_path_wiring(tmp_path, monkeypatch):
         rt.store.close()
 
 
-def test_fuzzed_commands_never_stop_the_loop(tmp_path):
+def test_fuzzed_commands_never_stop_the_loop(tmp_path, fake_clock):
     """Random command sequences (valid and not) against the real Runtime actions, with loop
     turns in between: every payload gets a schema-valid reply and the loop keeps going."""
     import json
@@ -257,7 +249,7 @@ def test_fuzzed_commands_never_stop_the_loop(tmp_path):
 
     from kotdevice import schemas
 
-    clock = Clock()
+    clock = fake_clock
     eng = ScriptedEngine(lambda t: 5 + 0 * t, rep_ends=[float(k) for k in range(2, 400, 3)])
     rt = make(tmp_path, eng, 1000.0, clock=clock, idle=20.0)
     rt.start()
@@ -322,7 +314,7 @@ print(json.dumps({"stub": "numba" not in sys.modules,
     assert np.allclose(stub["angles"], out.tibial_angle_deg[::50], atol=1e-6)
 
 
-def test_an_explicit_calibration_is_saved_and_reused_at_the_next_start(tmp_path):
+def test_an_explicit_calibration_is_saved_and_reused_at_the_next_start(tmp_path, fake_clock):
     import json
 
     from kotdevice.device.app import _saved_manual_mount
@@ -335,7 +327,7 @@ def test_an_explicit_calibration_is_saved_and_reused_at_the_next_start(tmp_path)
         def mount_dict(self):
             return mount
 
-    clock = Clock()
+    clock = fake_clock
     rt = make(tmp_path, MountEngine(lambda t: t * 0), 1.0, clock=clock)
     rt._handle_events([MountEvent(0.5, "initial", 30.0, "left")])
     assert rt.store.get_meta(MANUAL_MOUNT_KEY) is None  # a learned mount is not carried over
@@ -347,3 +339,29 @@ def test_an_explicit_calibration_is_saved_and_reused_at_the_next_start(tmp_path)
     rt.store.set_meta(MANUAL_MOUNT_KEY, json.dumps({**mount, "right_axis": [0, 0, 0]}))
     assert _saved_manual_mount(rt.store, lines.append) is None
     assert lines[-1].startswith("ignoring the saved calibration: ") and "right_axis" in lines[-1]
+
+
+def test_knee_to_wall_results_are_stored_and_a_detected_leg_reaches_the_status(tmp_path, fake_clock):
+    from kotdevice.motion.events import KneeToWallEvent, MountEvent
+
+    class Link:  # what the runtime needs of MqttLink for these events
+        connected = False
+        changes = 0
+
+        def identity_changed(self):
+            self.changes += 1
+
+    class MountEngine(ScriptedEngine):
+        def mount_dict(self):
+            return {}
+
+    link = Link()
+    rt = make(tmp_path, MountEngine(lambda t: t * 0), 1.0, clock=fake_clock, link=link)
+    assert link.identity() == (None, "unknown")  # config leg "unknown", no athlete
+    rt._handle_events([MountEvent(0.5, "initial", 30.0, "right")])
+    assert link.identity() == (None, "right") and link.changes == 2  # at start-up, then the new leg
+    rt._handle_events([MountEvent(0.6, "readjusted", 30.0, "right")])
+    assert link.changes == 2  # unchanged leg: nothing to republish
+    rt._handle_events([KneeToWallEvent(t_s=0.8, leg="right", angle_deg=38.5, hold_s=2.0)])
+    assert rt.store.one("SELECT started_by, leg FROM sessions")[:] == ("knee_to_wall", "right")
+    assert rt.store.one("SELECT angle_deg FROM knee_to_wall")["angle_deg"] == 38.5

@@ -67,7 +67,7 @@ def build_runtime(cfg: Config, *, host: str, port: int, sim: bool, speed: float 
                            key_file=cfg.get("broker", "key_file"), keepalive_s=cfg.get("broker", "keepalive_s"),
                            reconnect_min_s=reconnect_s[0], reconnect_max_s=reconnect_s[1])
         athlete = cfg.get("", "athlete")
-        link = MqttLink(b, topics, device_id, store, athlete=athlete or None, leg=leg, wall=clock.now_wall, log=log)
+        link = MqttLink(b, topics, device_id, store, wall=clock.now_wall, log=log)  # athlete/leg: the Runtime's
         fb = None
         if feedback:
             from kotdevice.device.feedback import make_feedback

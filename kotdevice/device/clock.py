@@ -9,6 +9,7 @@ boot at once.
 """
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from pathlib import Path
@@ -26,20 +27,34 @@ def read_boot_id() -> str:
         return f"proc-{uuid.uuid4()}"
 
 
+@functools.cache
+def _adjtimex():
+    """libc's ``adjtimex`` and a ``struct timex`` buffer type, or None. Loaded once: this is
+    polled every second until the clock syncs, and ``ctypes.util.find_library`` would run
+    ``ldconfig -p`` as a subprocess each time; ``CDLL(None)`` is the already loaded libc."""
+    import ctypes
+
+    class Timex(ctypes.Structure):  # modes + room for the rest of struct timex
+        _fields_ = [("modes", ctypes.c_uint)] + [(f"f{i}", ctypes.c_long) for i in range(40)]
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).adjtimex, Timex
+    except (OSError, AttributeError):  # no libc to load, or no adjtimex in it (not Linux)
+        return None
+
+
 def system_clock_synced() -> bool | None:
     """True/False if the OS says so, None if it cannot tell."""
     if Path(TIMESYNC_FLAG).exists():
         return True
     try:  # adjtimex: TIME_ERROR (5) means "clock not synchronised"
         import ctypes
-        import ctypes.util
 
-        class Timex(ctypes.Structure):
-            _fields_ = [("modes", ctypes.c_uint)] + [(f"f{i}", ctypes.c_long) for i in range(40)]
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        tx = Timex()
-        state = libc.adjtimex(ctypes.byref(tx))
+        found = _adjtimex()
+        if found is None:
+            return None
+        adjtimex, Timex = found
+        state = adjtimex(ctypes.byref(Timex()))
         if state < 0:
             return None
         return state != 5
@@ -61,9 +76,6 @@ class DeviceClock:
         self.offset_s = wall() - mono()
         self.synced = bool(synced_probe()) if synced_probe else False
         self.jumps = 0
-
-    def wall_of(self, mono_s: float) -> float:
-        return mono_s + self.offset_s
 
     def now_wall(self) -> float:
         return self.wall()

@@ -8,7 +8,6 @@ running. The actions themselves are the runtime's (``Actions`` protocol).
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any, Callable, Protocol
 
@@ -17,8 +16,6 @@ from kotdevice.motion.events import EXERCISES
 
 MAX_PAYLOAD_BYTES = 4096
 COMMANDS = ("start", "stop", "exercise", "depth_target", "calibrate", "ping", "mode", "metronome")
-MODES = ("reps", "knee_to_wall")
-DEPTH_LIMIT_DEG = 90.0
 
 
 class Actions(Protocol):
@@ -32,8 +29,8 @@ class Actions(Protocol):
     def cmd_metronome(self, bpm: float) -> dict: ...
 
 
-class BadCommand(Exception):
-    pass
+class BadCommand(KotError):
+    """Invalid command input (a one-line reason)."""
 
 
 def _describe(v: Any) -> str:
@@ -46,8 +43,6 @@ class CommandHandler:
         self.device_id = device_id
         self.actions = actions
         self.wall = wall
-        self.handled = 0
-        self.errors = 0
 
     def _reply(self, req_id, ok: bool, *, error: str | None = None, result: dict | None = None,
                cmd: str | None = None) -> dict:
@@ -56,13 +51,11 @@ class CommandHandler:
             r["cmd"] = cmd
         if error is not None:
             r["error"] = error
-            self.errors += 1
         if result is not None:
             r["result"] = result
         return r
 
     def handle(self, payload: bytes | bytearray | str) -> dict:
-        self.handled += 1
         req_id = None
         cmd = None
         try:
@@ -98,9 +91,7 @@ class CommandHandler:
             cmd = c
             result = self._dispatch(c, msg)
             return self._reply(req_id, True, result=result or {}, cmd=cmd)
-        except BadCommand as e:
-            return self._reply(req_id, False, error=str(e), cmd=cmd)
-        except KotError as e:
+        except KotError as e:  # bad input (BadCommand) or an action's one-line refusal
             return self._reply(req_id, False, error=str(e), cmd=cmd)
         except Exception as e:  # an action failed: report it, keep the loop alive
             return self._reply(req_id, False, error=f"internal error: {type(e).__name__}: {e}"[:200], cmd=cmd)
@@ -130,10 +121,13 @@ class CommandHandler:
                 if isinstance(d, bool) or not isinstance(d, (int, float)):
                     raise BadCommand(f"'depth_deg' must be a number or null, got {_describe(d)}")
                 d = float(d)
-                if not math.isfinite(d) or not -DEPTH_LIMIT_DEG <= d <= DEPTH_LIMIT_DEG:
-                    raise BadCommand(f"'depth_deg' must be within ±{DEPTH_LIMIT_DEG:g}, got {d:g}")
+            # The range (0 < deg <= 90) is the engine's: its refusal becomes the error reply.
             return a.cmd_depth_target(d)
         if c == "mode":
+            # Imported here, not at the top: the device imports the engine only after choosing
+            # its JIT mode (KOTDEVICE_JIT), and by the time a command arrives it is loaded.
+            from kotdevice.motion.engine import MODES
+
             m = msg.get("mode")
             if m not in MODES:
                 raise BadCommand(f"'mode' must be one of {', '.join(MODES)}, got {_describe(m)}")

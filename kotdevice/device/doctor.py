@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from kotdevice.device import config as cfgmod
+from kotdevice.device.clock import TIMESYNC_FLAG, system_clock_synced
 from kotdevice.errors import KotError
 
 MIN_FREE_MB = 200  # ~ months of sessions; below this SQLite and the journal start to suffer
@@ -194,6 +195,8 @@ def check_broker(cfg: cfgmod.Config, *, sim: bool, timeout_s: float = 5.0) -> Ch
     """Connect with the configured host, port, TLS and credentials (MQTT 3.1.1, as the device)."""
     import paho.mqtt.client as mqtt
 
+    from kotdevice.device.mqtt import BrokerSettings, apply_credentials
+
     host, port = cfg.get("broker", "host"), cfg.get("broker", "port")
     if not host and sim:
         kind = _local_broker_available()
@@ -219,15 +222,13 @@ def check_broker(cfg: cfgmod.Config, *, sim: bool, timeout_s: float = 5.0) -> Ch
     # Its own client id: the device's id would kick the running service off the broker.
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{cfg.device_id}-doctor-{os.getpid()}",
                          protocol=mqtt.MQTTv311)
-    if user:
-        client.username_pw_set(user, password or None)
-    if tls:
-        try:
-            client.tls_set(ca_certs=cfg.get("broker", "ca_file") or None,
-                           certfile=cfg.get("broker", "cert_file") or None,
-                           keyfile=cfg.get("broker", "key_file") or None)
-        except (OSError, ssl.SSLError, ValueError) as e:
-            return Check("broker", False, f"cannot load the TLS files: {e}", "check broker.ca_file/cert_file/key_file")
+    try:  # exactly as the device does it (same TLS settings)
+        apply_credentials(client, BrokerSettings(username=user, password=password, tls=tls,
+                                                 ca_file=cfg.get("broker", "ca_file"),
+                                                 cert_file=cfg.get("broker", "cert_file"),
+                                                 key_file=cfg.get("broker", "key_file")))
+    except KotError as e:
+        return Check("broker", False, str(e), "check broker.ca_file/cert_file/key_file")
     done = threading.Event()
     result: dict = {}
 
@@ -272,7 +273,7 @@ def check_broker(cfg: cfgmod.Config, *, sim: bool, timeout_s: float = 5.0) -> Ch
 
 # --- clock --------------------------------------------------------------------------------
 
-def check_clock(*, flag_file: Path = Path("/run/systemd/timesync/synchronized"),
+def check_clock(*, flag_file: Path = Path(TIMESYNC_FLAG),
                 timedatectl: list[str] | None = None,
                 kernel_synced: Callable[[], bool | None] | None = None) -> Check:
     """systemd-timesyncd's flag, else timedatectl's NTPSynchronized, else the kernel (adjtimex)."""
@@ -291,9 +292,7 @@ def check_clock(*, flag_file: Path = Path("/run/systemd/timesync/synchronized"),
             return Check("clock", True, "synchronised (timedatectl)")
         if answer == "no":
             return Check("clock", False, "not synchronised (timedatectl NTPSynchronized=no)", fix)
-    if kernel_synced is None:
-        from kotdevice.device.clock import system_clock_synced as kernel_synced
-    state = kernel_synced()
+    state = (kernel_synced or system_clock_synced)()
     if state is True:
         return Check("clock", True, "synchronised (kernel adjtimex)")
     if state is False:

@@ -102,7 +102,6 @@ class Feedback:
         self._next_tick = 0.0
         self._status = (None, None, None)
         self._now = float("-inf")  # latest time seen: a stale "now" must not cut a beep short
-        self.beeps = 0
 
     # --- outputs -----------------------------------------------------------------------
     def set_status(self, connected: bool, recording: bool, error: bool) -> None:
@@ -120,7 +119,6 @@ class Feedback:
 
     def rep_beep(self, now: float | None = None) -> None:
         if self.beep_per_rep:
-            self.beeps += 1
             self._schedule(self.clock() if now is None else now, [(0.0, 0.08)], BEEP_HZ)
 
     def depth_cue(self, now: float | None = None) -> None:

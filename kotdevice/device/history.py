@@ -10,6 +10,7 @@ import datetime as dt
 import statistics
 from collections import defaultdict
 
+from kotdevice.device.session import session_summary
 from kotdevice.device.store import Store
 
 SQUAT_LIKE = ("squat",)  # exercises whose peak is the knee-over-toes tibial angle
@@ -29,35 +30,26 @@ def _r(x, nd=2):
     return None if x is None else round(float(x), nd)
 
 
+# From the session message (session.session_summary), the keys `history` lists; sets without
+# their ids. History adds the session's status, whether its boot saw a synced clock, and its
+# sensor gaps as a count and a total.
+_SUMMARY_KEYS = ("seq", "session_id", "athlete", "leg", "started_at", "duration_s", "total_reps",
+                 "started_by", "ended_by", "knee_to_wall")
+
+
 def sessions(store: Store) -> list[dict]:
     rows = store.query(
-        "SELECT s.*, b.offset_s, b.synced FROM sessions s LEFT JOIN boots b USING (boot_id) ORDER BY s.seq")
+        "SELECT s.seq, s.status, b.synced FROM sessions s LEFT JOIN boots b USING (boot_id) ORDER BY s.seq")
     out = []
-    for s in rows:
-        off = s["offset_s"] or 0.0
-        sets = store.query("SELECT * FROM sets WHERE session_seq=? ORDER BY set_no", (s["seq"],))
-        ktw = store.query("SELECT leg, angle_deg, hold_s FROM knee_to_wall WHERE session_seq=? ORDER BY id",
-                          (s["seq"],))
-        gaps = store.one("SELECT COUNT(*) n, COALESCE(SUM(duration_s), 0) d FROM gaps WHERE session_seq=?",
-                         (s["seq"],))
-        end_t = s["end_t_s"]
-        if end_t is None:  # still open (or interrupted): up to its last rep
-            last = store.one("SELECT MAX(end_s) t FROM reps WHERE session_seq=?", (s["seq"],))
-            end_t = last["t"] if last["t"] is not None else s["start_t_s"]
-        out.append({
-            "seq": s["seq"], "session_id": s["id"], "status": s["status"], "athlete": s["athlete"], "leg": s["leg"],
-            "started_at": _r(s["start_mono"] + off, 3), "clock_synced": bool(s["synced"]),
-            "duration_s": _r(end_t - s["start_t_s"], 1),
-            "total_reps": sum(st["reps"] for st in sets),
-            "started_by": s["started_by"], "ended_by": s["ended_by"],
-            "sets": [{"set_no": st["set_no"], "exercise": st["exercise"], "variant": st["variant"],
-                      "reps": st["reps"], "partial_reps": st["partial_reps"],
-                      "max_peak_deg": _r(st["max_peak_deg"]), "mean_peak_deg": _r(st["mean_peak_deg"])}
-                     for st in sets],
-            "knee_to_wall": [{"leg": k["leg"], "angle_deg": _r(k["angle_deg"]), "hold_s": _r(k["hold_s"])}
-                             for k in ktw],
-            "gaps": gaps["n"], "gap_s": _r(gaps["d"], 2),
-        })
+    with store.lock:
+        for s in rows:
+            summary = session_summary(store.db, s["seq"])
+            out.append({
+                **{k: summary[k] for k in _SUMMARY_KEYS},
+                "status": s["status"], "clock_synced": bool(s["synced"]),
+                "sets": [{k: v for k, v in st.items() if k != "set_id"} for st in summary["sets"]],
+                "gaps": len(summary["gaps"]), "gap_s": _r(sum(g["duration_s"] for g in summary["gaps"]), 2),
+            })
     return out
 
 

@@ -60,34 +60,34 @@ def apply_credentials(client: mqtt.Client, settings: BrokerSettings) -> None:
 
 class MqttLink:
     def __init__(self, settings: BrokerSettings, topics: Topics, device_id: str, store: Store, *,
-                 athlete: str | None = None, leg: str | None = None,
+                 identity: Callable[[], tuple[str | None, str | None]] = lambda: (None, None),
                  wall: Callable[[], float] = time.time, log: Callable[[str], None] | None = None,
                  drain_batch: int = 100):
         self.s = settings
         self.topics = topics
         self.device_id = device_id
         self.store = store
-        self.athlete = athlete
-        self.leg = leg
+        # -> (athlete, leg) for the status: read from their owner (the runtime's sessions),
+        # not copied, so a leg detected later shows up (see identity_changed).
+        self.identity = identity
         self.wall = wall
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self.drain_batch = drain_batch
         self.connected = False
-        self.connects = 0
         self.commands: queue.Queue[bytes] = queue.Queue(maxsize=256)
         self._acks: queue.Queue[int] = queue.Queue()
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
-        self._sent: set[int] = set()  # outbox seqs handed to paho by this process
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq, until its PUBACK
+        # Rows are handed to paho strictly in seq order, so "handed over by this process" is
+        # every seq up to this mark (0: a new process sends the whole outbox again).
+        self._handed_seq = 0
         self._dirty = True
         self.acked = 0
-        self.dropped_commands = 0
         self._stopping = False
         self._last_refusal: str | None = None
 
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{device_id}-dev",
                         protocol=settings.protocol, clean_session=True)
         apply_credentials(c, settings)
-        c.will_set(topics.status, json.dumps(self.status_payload("offline", will=True)), qos=1, retain=True)
         c.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
         c.max_queued_messages_set(0)  # unbounded in memory; the outbox bounds what we hand over
         c.on_connect = self._on_connect
@@ -95,19 +95,33 @@ class MqttLink:
         c.on_publish = self._on_publish
         c.on_message = self._on_message
         self.client = c
+        self._set_will()
 
     @property
     def queued(self) -> int:
         """Outbox messages handed to paho and not yet acknowledged by the broker."""
-        return len(self._sent)
+        return len(self._inflight)
 
     # --- payloads --------------------------------------------------------------------------
     def status_payload(self, state: str, will: bool = False) -> dict:
+        athlete, leg = self.identity()
         p = {"v": 1, "ts": round(self.wall(), 3), "device_id": self.device_id, "state": state,
-             "athlete": self.athlete, "leg": self.leg, "version": __version__}
+             "athlete": athlete, "leg": leg, "version": __version__}
         if will:
             p["reason"] = "connection lost"
         return p
+
+    def _set_will(self) -> None:
+        """The retained ``offline`` status the broker publishes if the connection is lost; it
+        is sent with CONNECT, so a change applies from the next (re)connection."""
+        self.client.will_set(self.topics.status, json.dumps(self.status_payload("offline", will=True)),
+                             qos=1, retain=True)
+
+    def identity_changed(self) -> None:
+        """Athlete or leg changed: update the Last Will and, if connected, the status now."""
+        self._set_will()
+        if self.connected:
+            self.client.publish(self.topics.status, json.dumps(self.status_payload("online")), qos=1, retain=True)
 
     # --- paho callbacks (network thread): flags and queues only ---------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties=None):
@@ -118,7 +132,6 @@ class MqttLink:
             return
         self._last_refusal = None
         self.connected = True
-        self.connects += 1
         client.publish(self.topics.status, json.dumps(self.status_payload("online")), qos=1, retain=True)
         client.subscribe(self.topics.cmd, qos=1)
         self._dirty = True
@@ -135,8 +148,8 @@ class MqttLink:
         if msg.topic == self.topics.cmd:
             try:
                 self.commands.put_nowait(bytes(msg.payload))
-            except queue.Full:
-                self.dropped_commands += 1
+            except queue.Full:  # a command flood: the sender gets no reply for this one
+                pass
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,7 +162,7 @@ class MqttLink:
         deadline = time.monotonic() + flush_timeout_s
         while self.connected and time.monotonic() < deadline:
             self.pump()
-            if not self._inflight and not self.store.outbox_pending(self._sent, limit=1):
+            if not self._inflight and not self.store.outbox_pending(after=self._handed_seq, limit=1):
                 break
             time.sleep(0.02)
         self.pump()
@@ -181,21 +194,20 @@ class MqttLink:
             seq = self._inflight.pop(mid, None)
             if seq is not None:
                 acked.append(seq)
-                self._sent.discard(seq)
         if acked:
             self.store.outbox_ack(acked)
             self.acked += len(acked)
         if not (self.connected and self._dirty):
             return
         self._dirty = False
-        rows = self.store.outbox_pending(self._sent, limit=self.drain_batch)
+        rows = self.store.outbox_pending(after=self._handed_seq, limit=self.drain_batch)
         for row in rows:
             info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 self._dirty = True  # paho refused (queue full): try again next turn
                 break
             self._inflight[info.mid] = row.seq
-            self._sent.add(row.seq)
+            self._handed_seq = row.seq
         else:
             if len(rows) == self.drain_batch:
                 self._dirty = True

@@ -26,7 +26,7 @@ from kotdevice.device.sdnotify import Notifier
 from kotdevice.device.session import SessionManager, Topics
 from kotdevice.device.store import Store
 from kotdevice.errors import KotError
-from kotdevice.motion.events import EXERCISES, MountEvent, RepEvent, SetEvent
+from kotdevice.motion.events import KneeToWallEvent, MountEvent, RepEvent, SetEvent
 from kotdevice.samples import Gap, ImuBlock
 
 # Store meta key of the last explicit (button / command / `kotdevice calibrate`) calibration.
@@ -105,6 +105,9 @@ class Runtime:
         self.sessions = SessionManager(store, clock, topics, device_id, athlete=athlete, leg=leg,
                                        idle_timeout_s=self.opt.idle_timeout_s)
         self.commands = CommandHandler(device_id, self, wall=clock.now_wall)
+        if link is not None:  # the status shows the sessions' athlete and (detected) leg
+            link.identity = lambda: (self.sessions.athlete, self.sessions.leg)
+            link.identity_changed()
         self.stop_event = threading.Event()
         self.live_throttle = Throttle(self.opt.live_rate_hz)
         self.depth_target_deg: float | None = None
@@ -113,7 +116,7 @@ class Runtime:
         self.first_t_s: float | None = None
         self.last_t_s = 0.0
         self.samples = 0
-        self.gaps: list[Gap] = []
+        self.gaps_total = 0  # sensor gaps this run (the gaps themselves are in the store)
         self._last_gap_mono = float("-inf")
         self._next_clock_check = 0.0
         self.reps_total = 0
@@ -125,8 +128,7 @@ class Runtime:
         seqs = self.sessions.recover()
         if seqs:
             self.log(f"recovered {len(seqs)} unpublished set/session message(s) from an interrupted run")
-        if self.link:
-            self.link.notify_new(seqs)
+        if self.link:  # the link drains the whole outbox once connected: no notify_new needed
             self.link.start()
 
     def run(self) -> int:
@@ -209,6 +211,10 @@ class Runtime:
         self.view.close()
 
     # --- pieces --------------------------------------------------------------------------
+    @property
+    def link_connected(self) -> bool:
+        return bool(self.link and self.link.connected)
+
     def _publish(self, seqs: list[int]) -> None:
         if seqs and self.link:
             self.link.notify_new(seqs)
@@ -218,7 +224,7 @@ class Runtime:
             time.sleep(0.001)
 
     def _on_gap(self, gap: Gap, now: float) -> None:
-        self.gaps.append(gap)
+        self.gaps_total += 1
         self._last_gap_mono = now
         self.sessions.record_gap(gap)
         try:
@@ -229,6 +235,7 @@ class Runtime:
         self.log(f"sensor gap: {gap.reason}, {gap.samples_lost} samples ({gap.duration_s:.2f} s) at t={gap.start_s:.2f}")
 
     def _handle_events(self, events) -> None:
+        """The one dispatcher of engine events (GapEvent: gaps are recorded from the sensor)."""
         for ev in events or ():
             if isinstance(ev, RepEvent):
                 self._publish(self.sessions.on_rep(ev))
@@ -246,31 +253,30 @@ class Runtime:
                         self.store.set_meta(MANUAL_MOUNT_KEY, mount_json)
                 except Exception as e:
                     self.log(f"could not save the mount calibration: {e}")
-                self.sessions.set_detected_leg(ev.leg)
+                if self.sessions.set_detected_leg(ev.leg) and self.link:
+                    self.link.identity_changed()
                 self.log(f"mount calibrated ({ev.reason}): leg {ev.leg}, strap rotated {ev.rotation_about_shin_deg:+.0f}°")
-            else:
-                self.sessions.on_event(ev, self.last_t_s)
+            elif isinstance(ev, KneeToWallEvent):
+                self.sessions.on_knee_to_wall(ev)
 
     def _depth_cue(self, angles: np.ndarray, now: float) -> None:
         """A distinct cue when the shin reaches the depth target (relative to standing)."""
-        if angles is None or not len(angles):
-            return
+        tgt = self.depth_target_deg
+        if tgt is None or angles is None or not len(angles):
+            return  # no target: the standing reference is not needed either
         st = self.engine.state
         stand = (st.extra or {}).get("stand_angle_deg")  # the engine's standing reference, if known
         if stand is not None:
             self._rest_angle_deg = float(stand)
         elif st.activity == "idle":
             self._rest_angle_deg = 0.9 * self._rest_angle_deg + 0.1 * float(np.median(angles))
-        if self.depth_target_deg is None:
-            return
         rel = np.asarray(angles) - self._rest_angle_deg
-        tgt = self.depth_target_deg
-        reached = bool(np.any(rel >= tgt)) if tgt >= 0 else bool(np.any(rel <= tgt))
+        reached = bool(np.any(rel >= tgt))  # the engine only accepts 0 < target <= 90
         if reached and self._cue_armed:
             self._cue_armed = False
             if self.feedback:
                 self.feedback.depth_cue(now)
-        elif not self._cue_armed and abs(float(rel[-1])) < abs(tgt) / 2:
+        elif not self._cue_armed and abs(float(rel[-1])) < tgt / 2:
             self._cue_armed = True
 
     def _handle_commands(self) -> None:
@@ -294,13 +300,13 @@ class Runtime:
                 elif a == "long":
                     self.cmd_calibrate()
             error = (now - self._last_gap_mono) < self.opt.error_hold_s
-            self.feedback.set_status(bool(self.link and self.link.connected), self.sessions.open is not None, error)
+            self.feedback.set_status(self.link_connected, self.sessions.open is not None, error)
         except Exception as e:  # a GPIO hiccup must not stop the counting
             self.log(f"feedback error: {type(e).__name__}: {e}")
 
     def _live(self, now: float) -> None:
         st = self.engine.state
-        if self.link and self.link.connected and self.live_throttle.ready(now):
+        if self.link_connected and self.live_throttle.ready(now):
             self.link.publish_live(live_payload(
                 st, device_id=self.device_id, wall_s=self.clock.now_wall(), session_id=self.sessions.session_id,
                 set_no=self.sessions.current_set_no(), total_reps=self.reps_total,
@@ -308,15 +314,13 @@ class Runtime:
         if self.view.enabled:
             self.view.update(now, angle_deg=float(st.tibial_angle_deg), activity=st.activity, exercise=st.exercise,
                              reps=int(st.reps_in_set), session_reps=self.reps_total,
-                             connected=bool(self.link and self.link.connected),
+                             connected=self.link_connected,
                              pending=self.link.queued if self.link else 0, session_id=self.sessions.session_id)
 
     # --- command actions (MQTT commands and the button) ------------------------------------
     def cmd_start(self, by: str = "command") -> dict:
         already = self.sessions.open is not None
-        sid = self.sessions.start(self.last_t_s, by)
-        if self.feedback:
-            self.feedback.set_status(bool(self.link and self.link.connected), True, False)
+        sid = self.sessions.start(self.last_t_s, by)  # the LEDs follow in _handle_button
         return {"session_id": sid, "already_running": already}
 
     def cmd_stop(self, by: str = "command") -> dict:
@@ -327,9 +331,7 @@ class Runtime:
         self._publish(self.sessions.stop(self.last_t_s, by))
         return {"session_id": sid, "stopped": True, "total_reps": int(total or 0)}
 
-    def cmd_exercise(self, exercise: str | None) -> dict:
-        if exercise is not None and exercise not in EXERCISES:
-            raise KotError(f"unknown exercise {exercise!r}")
+    def cmd_exercise(self, exercise: str | None) -> dict:  # the name was checked by the dispatcher
         self._engine_call("set_exercise", exercise)
         return {"exercise": exercise}
 
@@ -352,7 +354,7 @@ class Runtime:
         st = self.engine.state
         return {"pong": True, "session_id": self.sessions.session_id, "t_s": round(self.last_t_s, 3),
                 "activity": st.activity, "exercise": st.exercise, "samples": self.samples,
-                "gaps": len(self.gaps), "outbox": self.store.outbox_count(), "reps": self.reps_total}
+                "gaps": self.gaps_total, "outbox": self.store.outbox_count(), "reps": self.reps_total}
 
     def cmd_metronome(self, bpm: float) -> dict:
         if self.feedback:

@@ -27,7 +27,6 @@ V = 1  # payload schema version
 class Topics:
     def __init__(self, prefix: str, device_id: str):
         base = f"{prefix}/{device_id}"
-        self.base = base
         self.status = f"{base}/status"
         self.live = f"{base}/live"
         self.rep = f"{base}/rep"
@@ -83,14 +82,16 @@ class SessionManager:
             return None
         return max((no for no, _ in self.open.set_map.values()), default=None)
 
-    def set_detected_leg(self, leg: str) -> None:
+    def set_detected_leg(self, leg: str) -> bool:
         """The engine worked out which leg wears the sensor; used when the config says
-        ``unknown`` (for this and later sessions)."""
+        ``unknown`` (for this and later sessions). True if the leg changed."""
         if leg in ("left", "right") and self.leg != leg and self.leg_configured is False:
             self.leg = leg
             if self.open:
                 with self.store.tx() as c:
                     c.execute("UPDATE sessions SET leg=? WHERE seq=?", (leg, self.open.seq))
+            return True
+        return False
 
     def reanchor(self) -> None:
         """The wall clock jumped (synced): correct every stored time of this boot."""
@@ -130,29 +131,16 @@ class SessionManager:
         return []
 
     def recover(self) -> list[int]:
-        """Close sessions left open by an earlier run (power cut, SIGKILL) and queue their
-        set and session messages. Their reps were committed (and queued) as they happened."""
+        """Close sessions left open by an earlier run (power cut, SIGKILL) at their last stored
+        rep and queue their set and session messages. Their reps were committed (and queued)
+        as they happened."""
         out: list[int] = []
-        for row in self.store.query("SELECT * FROM sessions WHERE status='open' AND run_id != ? ORDER BY seq",
+        for row in self.store.query("SELECT seq FROM sessions WHERE status='open' AND run_id != ? ORDER BY seq",
                                     (self.run_id,)):
-            last = self.store.one("SELECT MAX(end_s) AS t, MAX(mono_s) AS m FROM reps WHERE session_seq=?",
-                                  (row["seq"],))
-            end_t_s = max(row["start_t_s"], last["t"] if last["t"] is not None else row["start_t_s"])
-            end_mono = last["m"] if last["m"] is not None else row["start_mono"]
-            out += self._close_session(row["seq"], end_t_s, end_mono, "recovered")
+            out += self._close_session(row["seq"], None, None, "recovered")
         return out
 
     # --- events ----------------------------------------------------------------------------
-    def on_event(self, ev, t_s: float) -> list[int]:
-        if isinstance(ev, RepEvent):
-            return self.on_rep(ev)
-        if isinstance(ev, SetEvent):
-            return self.on_set(ev)
-        if isinstance(ev, KneeToWallEvent):
-            self.on_knee_to_wall(ev)
-        # MountEvent: the runtime persists the mount; GapEvent: recorded from the sensor itself.
-        return []
-
     def on_rep(self, ev: RepEvent) -> list[int]:
         if not self.open:
             self.start(ev.start_s, "rep")
@@ -256,46 +244,64 @@ class SessionManager:
         }
         return Store.enqueue(c, set_id, self.topics.set, payload, qos=1)
 
-    def _close_session(self, seq: int, end_t_s: float, end_mono: float, by: str) -> list[int]:
+    def _close_session(self, seq: int, end_t_s: float | None, end_mono: float | None, by: str) -> list[int]:
+        """``end_t_s``/``end_mono`` None: the session ended at its last stored rep."""
         out: list[int] = []
         with self.store.tx() as c:
+            if end_t_s is None or end_mono is None:
+                end_t_s, end_mono = _last_rep_end(c, seq)
             for st in c.execute("SELECT id FROM sets WHERE session_seq=? AND status='open' ORDER BY set_no",
                                 (seq,)).fetchall():
                 out.append(self._close_set(c, st["id"], None, end_mono))
             c.execute("UPDATE sessions SET status='closed', end_t_s=?, end_mono=?, ended_by=? WHERE seq=?",
                       (end_t_s, end_mono, by, seq))
-            payload = self.summary(seq, c)
+            payload = session_summary(c, seq)
             payload.update(self._base())
             out.append(Store.enqueue(c, payload["session_id"], self.topics.session, payload, qos=1, retain=True))
             c.execute("UPDATE sessions SET published=1 WHERE seq=?", (seq,))
         return out
 
-    def summary(self, seq: int, c=None) -> dict:
-        """The session message body (also what ``kotdevice history --json`` shows)."""
-        q = (c or self.store.db).execute
-        s = q("SELECT sessions.*, boots.offset_s FROM sessions LEFT JOIN boots USING (boot_id) WHERE seq=?",
-              (seq,)).fetchone()
-        sets = q("SELECT * FROM sets WHERE session_seq=? ORDER BY set_no", (seq,)).fetchall()
-        ktw = q("SELECT leg, angle_deg, hold_s, t_s FROM knee_to_wall WHERE session_seq=? ORDER BY id",
-                (seq,)).fetchall()
-        gaps = q("SELECT start_s, duration_s, samples_lost, reason FROM gaps WHERE session_seq=? ORDER BY id",
-                 (seq,)).fetchall()
-        off = s["offset_s"] if s["offset_s"] is not None else 0.0
-        end_t = s["end_t_s"] if s["end_t_s"] is not None else s["start_t_s"]
-        return {
-            "v": V, "id": s["id"], "session_id": s["id"], "seq": s["seq"], "device_id": s["device_id"],
-            "athlete": s["athlete"], "leg": s["leg"], "started_by": s["started_by"], "ended_by": s["ended_by"],
-            "started_at": _r(s["start_mono"] + off), "ended_at": _r((s["end_mono"] or s["start_mono"]) + off),
-            "duration_s": _r(end_t - s["start_t_s"]),
-            "total_reps": sum(st["reps"] for st in sets),
-            "sets": [{"set_id": st["id"], "set_no": st["set_no"], "exercise": st["exercise"],
-                      "variant": st["variant"], "reps": st["reps"], "partial_reps": st["partial_reps"],
-                      "max_peak_deg": _r(st["max_peak_deg"], 2), "mean_peak_deg": _r(st["mean_peak_deg"], 2)}
-                     for st in sets],
-            "knee_to_wall": [{"leg": k["leg"], "angle_deg": _r(k["angle_deg"], 2), "hold_s": _r(k["hold_s"])}
-                             for k in ktw],
-            "gaps": [{"start_s": _r(g["start_s"]), "duration_s": _r(g["duration_s"]),
-                      "samples_lost": g["samples_lost"], "reason": g["reason"]} for g in gaps],
-            "recovered": s["ended_by"] == "recovered",
-            "version": __version__,
-        }
+
+def _last_rep_end(c, seq: int) -> tuple[float, float]:
+    """(sample time, monotonic time) at which a session that was never closed ended: its
+    last stored rep, else its start."""
+    s = c.execute("SELECT start_t_s, start_mono FROM sessions WHERE seq=?", (seq,)).fetchone()
+    last = c.execute("SELECT MAX(end_s) AS t, MAX(mono_s) AS m FROM reps WHERE session_seq=?", (seq,)).fetchone()
+    end_t_s = max(s["start_t_s"], last["t"]) if last["t"] is not None else s["start_t_s"]
+    end_mono = last["m"] if last["m"] is not None else s["start_mono"]
+    return end_t_s, end_mono
+
+
+def session_summary(c, seq: int) -> dict:
+    """The session message body (``kot/<id>/session``), from the rows on connection ``c``
+    (call it under the store's lock). ``history.sessions()`` builds its rows from it too.
+    A session still open (or interrupted) is summarised up to its last stored rep."""
+    s = c.execute("SELECT sessions.*, boots.offset_s FROM sessions LEFT JOIN boots USING (boot_id) WHERE seq=?",
+                  (seq,)).fetchone()
+    sets = c.execute("SELECT * FROM sets WHERE session_seq=? ORDER BY set_no", (seq,)).fetchall()
+    ktw = c.execute("SELECT leg, angle_deg, hold_s, t_s FROM knee_to_wall WHERE session_seq=? ORDER BY id",
+                    (seq,)).fetchall()
+    gaps = c.execute("SELECT start_s, duration_s, samples_lost, reason FROM gaps WHERE session_seq=? ORDER BY id",
+                     (seq,)).fetchall()
+    off = s["offset_s"] if s["offset_s"] is not None else 0.0
+    if s["end_t_s"] is not None:
+        end_t, end_mono = s["end_t_s"], s["end_mono"]
+    else:
+        end_t, end_mono = _last_rep_end(c, seq)
+    return {
+        "v": V, "id": s["id"], "session_id": s["id"], "seq": s["seq"], "device_id": s["device_id"],
+        "athlete": s["athlete"], "leg": s["leg"], "started_by": s["started_by"], "ended_by": s["ended_by"],
+        "started_at": _r(s["start_mono"] + off), "ended_at": _r(end_mono + off),
+        "duration_s": _r(end_t - s["start_t_s"]),
+        "total_reps": sum(st["reps"] for st in sets),
+        "sets": [{"set_id": st["id"], "set_no": st["set_no"], "exercise": st["exercise"],
+                  "variant": st["variant"], "reps": st["reps"], "partial_reps": st["partial_reps"],
+                  "max_peak_deg": _r(st["max_peak_deg"], 2), "mean_peak_deg": _r(st["mean_peak_deg"], 2)}
+                 for st in sets],
+        "knee_to_wall": [{"leg": k["leg"], "angle_deg": _r(k["angle_deg"], 2), "hold_s": _r(k["hold_s"])}
+                         for k in ktw],
+        "gaps": [{"start_s": _r(g["start_s"]), "duration_s": _r(g["duration_s"]),
+                  "samples_lost": g["samples_lost"], "reason": g["reason"]} for g in gaps],
+        "recovered": s["ended_by"] == "recovered",
+        "version": __version__,
+    }

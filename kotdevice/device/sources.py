@@ -36,10 +36,9 @@ class SensorSource:
     faults (the driver turns them into gaps). ``end_s``: sample time at which a finite
     simulated workout is over."""
 
-    def __init__(self, sensor, *, speed: float = 1.0, end_s: float | None = None, bus=None):
-        self.sensor = sensor
+    def __init__(self, sensor, *, speed: float = 1.0, end_s: float | None = None):
+        self.sensor = sensor  # owns (and closes) its bus
         self.speed = speed
-        self.bus = bus
         self.end_s = end_s
         self.first_t_s: float | None = None
         self.exhausted = False
@@ -184,7 +183,7 @@ def open_sim_source(*, speed: float = 1.0, seed: int = 0, spec: dict | None = No
     bus = make_sim_bus(chip=chip, source=blocks, clock=clock, faults=faults)
     sensor = open_sensor(bus, bus_number=None, odr_hz=odr_hz, accel_fs_g=accel_fs_g, gyro_fs_dps=gyro_fs_dps,
                          clock=clock)
-    return SensorSource(sensor, speed=speed, end_s=dur, bus=bus)
+    return SensorSource(sensor, speed=speed, end_s=dur)
 
 
 def open_real_source(*, bus_number: int, address: int = 0, odr_hz: int = 200, accel_fs_g: int = 8,

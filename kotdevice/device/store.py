@@ -105,7 +105,8 @@ class OutboxRow:
 
 
 class Store:
-    """One connection, guarded by a lock (the MQTT thread may read while the loop writes)."""
+    """One connection, guarded by a lock. On the device only the sampling loop uses it (paho's
+    thread never touches SQLite, see mqtt.py); the lock keeps multi-statement work atomic."""
 
     def __init__(self, path: str | os.PathLike, *, synchronous: str = "FULL"):
         self.path = str(path)
@@ -164,16 +165,6 @@ class Store:
                 c.execute("UPDATE boots SET offset_s=?, synced=? WHERE boot_id=?",
                           (offset_s, int(synced or row["synced"]), boot_id))
 
-    def boot_offset(self, boot_id: str) -> float | None:
-        r = self.one("SELECT offset_s FROM boots WHERE boot_id=?", (boot_id,))
-        return r["offset_s"] if r else None
-
-    def wall_of(self, boot_id: str, mono_s: float | None) -> float | None:
-        if mono_s is None:
-            return None
-        off = self.boot_offset(boot_id)
-        return None if off is None else mono_s + off
-
     # --- outbox ----------------------------------------------------------------------------
     @staticmethod
     def enqueue(c: sqlite3.Connection, msg_id: str, topic: str, payload: dict, qos: int = 1,
@@ -182,11 +173,11 @@ class Store:
                         (msg_id, topic, json.dumps(payload, separators=(",", ":")), qos, int(retain)))
         return int(cur.lastrowid)
 
-    def outbox_pending(self, exclude: set[int] | None = None, limit: int = 200) -> list[OutboxRow]:
-        rows = self.query("SELECT * FROM outbox ORDER BY seq LIMIT ?", (limit + len(exclude or ()),))
-        out = [OutboxRow(r["seq"], r["msg_id"], r["topic"], r["payload"], r["qos"], bool(r["retain"]))
-               for r in rows if not exclude or r["seq"] not in exclude]
-        return out[:limit]
+    def outbox_pending(self, after: int = 0, limit: int = 200) -> list[OutboxRow]:
+        """Outbox rows with ``seq > after`` (not yet handed to the broker), oldest first."""
+        rows = self.query("SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [OutboxRow(r["seq"], r["msg_id"], r["topic"], r["payload"], r["qos"], bool(r["retain"]))
+                for r in rows]
 
     def outbox_ack(self, seqs: list[int]) -> None:
         if not seqs:
