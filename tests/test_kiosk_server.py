@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kotdevice.commands.kiosk import served_url
 from kotdevice.kiosk import fakedev
 from kotdevice.kiosk.fakedev import FakeDevice
 from kotdevice.kiosk.server import STATIC_DIR, KioskServer
@@ -269,12 +270,7 @@ def test_cli_serves_and_stops_cleanly_on_sigterm(mosquitto, tmp_path):
                              "--bind", "127.0.0.1", "--http-port", "0", "--db", str(tmp_path / "k.db")],
                             stderr=subprocess.PIPE, text=True)
     try:
-        url = None
-        for _ in range(20):  # the broker may be greeted in the log before the URL line
-            m = re.search(r"serving (http://\S+)", proc.stderr.readline())
-            if m:
-                url = m.group(1)
-                break
+        url = served_url(proc.stderr)
         assert url
         health = wait(lambda: json.loads(get(url, "/healthz")[2])["broker"]["connected"], what="health")
         assert health

@@ -18,6 +18,7 @@ import pytest
 paho = pytest.importorskip("paho.mqtt.client")
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from kotdevice.commands.kiosk import served_url  # noqa: E402
 from kotdevice.device.broker import free_port, mosquitto_path, wait_port  # noqa: E402
 
 pytestmark = pytest.mark.broker
@@ -308,12 +309,7 @@ def test_kiosk_cli_logs_in_with_the_password_file(broker, tmp_path, file_text, e
                              "--username", "kiosk", "--password-file", str(pw), "--tls",
                              "--ca-file", str(broker["ca"])], stderr=subprocess.PIPE, text=True, env=env)
     try:
-        url = None
-        for _ in range(20):  # the broker may be greeted in the log before the URL line
-            m = re.search(r"serving (http://\S+)", proc.stderr.readline())
-            if m:
-                url = m.group(1)
-                break
+        url = served_url(proc.stderr)
         assert url, "the kiosk did not start"
         deadline = time.monotonic() + 5
         connected = False

@@ -34,7 +34,6 @@ def _tree_cpu_s(proc) -> float:
 
 def run(args) -> int:
     import math
-    import re
     import shutil
     import subprocess
     import sys
@@ -44,6 +43,7 @@ def run(args) -> int:
 
     import psutil
 
+    from kotdevice.commands.kiosk import served_url
     from kotdevice.device.broker import MosquittoBroker, mosquitto_path
     from kotdevice.errors import KotError
     from kotdevice.kiosk.browser import Chromium, chromium_path
@@ -68,14 +68,9 @@ def run(args) -> int:
         kiosk = subprocess.Popen(
             [sys.executable, "-m", "kotdevice", "kiosk", "--broker", broker.address, "--bind", "127.0.0.1",
              "--http-port", "0", "--db", f"{tmp}/kiosk.sqlite3"], stderr=subprocess.PIPE, text=True)
-        m = None
-        for _ in range(20):  # the broker may be greeted in the log before the URL line
-            m = re.search(r"serving (http://\S+)", kiosk.stderr.readline())
-            if m:
-                break
-        if not m:
+        url = served_url(kiosk.stderr)
+        if url is None:
             raise KotError("the kiosk server did not start")
-        url = m.group(1)
         threading.Thread(target=lambda: [None for _ in kiosk.stderr], daemon=True).start()
         say(f"kiosk at {url}, broker {broker.address}; starting Chromium")
         browser = Chromium(1920, 1080).start()

@@ -2,6 +2,20 @@
 from __future__ import annotations
 
 
+SERVING = "kiosk: serving "  # the stderr line that says where the page is
+
+
+def served_url(stderr, max_lines: int = 20) -> str | None:
+    """The page URL from a running ``kotdevice kiosk``'s stderr (a text stream), read up to
+    its "serving" line; None if it did not come within ``max_lines`` (the broker may be
+    greeted in the log first)."""
+    for _ in range(max_lines):
+        line = stderr.readline()
+        if line.startswith(SERVING):
+            return line[len(SERVING):].split()[0]
+    return None
+
+
 def register(sub) -> None:
     p = sub.add_parser("kiosk", help="serve the gym kiosk page (subscribes to the devices over MQTT)",
                        description="Serve the gym kiosk page on the local network. Point Chromium "
@@ -59,7 +73,7 @@ def run(args) -> int:
     server.start()
     # systemd stops services with SIGTERM: leave as cleanly as on Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
-    print(f"kiosk: serving {server.url} (on {args.bind}:{server.http_port}); "
+    print(f"{SERVING}{server.url} (on {args.bind}:{server.http_port}); "
           f"broker {server.broker_host}:{server.broker_port}, prefix {server.prefix!r}; "
           f"history in {server.store.path}", file=sys.stderr, flush=True)
     try:
