@@ -140,7 +140,7 @@ def test_username_password_against_a_broker_that_requires_them(tmp_path):
     from kotdevice.device.broker import MosquittoBroker
 
     if not shutil.which("mosquitto_passwd"):
-        pytest.skip("mosquitto_passwd not installed")
+        pytest.fail("mosquitto_passwd is not installed (it ships with mosquitto; `make test` installs it)")
     b = MosquittoBroker()
     pw = b.dir / "passwd"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "gym", "s3cret"], check=True, capture_output=True)
