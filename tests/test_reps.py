@@ -181,3 +181,86 @@ def test_squat_tempos_beyond_the_simulator(down_s, hold_s, up_s, gap_s, rate_hz)
     ev = eng.process(blk).events + eng.finish()
     sets = [e for e in ev if type(e).__name__ == "SetEvent"]
     assert [(s.exercise, len(s.reps)) for s in sets] == [("squat", 7)]
+
+
+def _stance_session(tilt_from_deg, tilt_to_deg, dip_base_deg, seed=7):
+    """Standing (shin at 2 deg), a squat set (the mount is learned), a rest in which the strap
+    may be re-tilted (no turn about the shin) while standing, then three small held dips
+    behind standing that rise ~3.5 deg each, like raises at a wall (``dip_base_deg`` is the
+    shin's angle at the bottom of the dips). Returns (block at 100 Hz, true sensor angles)."""
+    import numpy as np
+
+    from kotdevice.motion._synth import _ramp, imu_from_angles, rep_profile
+
+    t = np.arange(0.0, 45.0, 0.001)
+    theta, _ = rep_profile(t, [3.0 + 2.4 * k for k in range(6)], [30.0] * 6, base=2.0)
+    # the dips: lean back to the base, then rise and settle again, three times
+    theta += (dip_base_deg - 2.0) * (_ramp((t - 30.0) / 0.8) - _ramp((t - 40.0) / 0.8))
+    dips, _ = rep_profile(t, [31.5, 34.0, 36.5], [3.5] * 3, down_s=0.5, hold_s=0.5, up_s=0.5)
+    theta += dips
+    tilt = tilt_from_deg + (tilt_to_deg - tilt_from_deg) * _ramp((t - 20.0) / 0.6)
+    blk, tib, _ = imu_from_angles(t, theta, None, 15.0, tilt, 4.0, seed=seed)
+    idx = np.arange(0, len(t), 10)
+    return type(blk)(blk.t_s[idx], blk.accel_g[idx], blk.gyro_dps[idx]), tib[idx]
+
+
+@pytest.mark.parametrize("tilt_to_deg,dip_base_deg,want", [
+    # the strap was tilted back 5 deg while standing: the dips lean 4.5 deg behind the new
+    # stance (9.5 behind the old one) - not leaning against a wall
+    (-5.0, -2.5, []),
+    # the same dips with no re-tilt, 9.5 deg behind standing: raises at the wall
+    (0.0, -7.5, [("tib_raise", 3)]),
+])
+def test_leaning_back_is_judged_against_the_stance_after_a_strap_re_tilt(tilt_to_deg, dip_base_deg, want):
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+
+    blk, tib = _stance_session(0.0, tilt_to_deg, dip_base_deg)
+    eng = MotionEngine()
+    ev = []
+    for i in range(0, len(blk), 25):
+        ev += eng.process(blk.slice(i, i + 25)).events
+        if abs(blk.t_s[min(i + 25, len(blk) - 1)] - 29.0) < 0.13:
+            # standing still after the re-tilt: the reference has followed it
+            stand_true = float(np.mean(tib[(blk.t_s > 24.0) & (blk.t_s < 29.0)]))
+            assert abs(eng.stand_angle_deg - stand_true) < 1.0
+    ev += eng.finish()
+    sets = [(e.exercise, len(e.reps)) for e in ev if type(e).__name__ == "SetEvent"]
+    assert sets == [("squat", 6)] + want
+
+
+def test_a_strap_tilted_back_on_a_standing_shin_is_not_a_wall_lean_once_squats_started_there():
+    # the standing shin reads -8 deg (strap tilted): the quiet start alone could be a session
+    # begun leaning at the wall, but squats started from it - dips 4.5 deg behind are no raises
+    from kotdevice.motion.engine import MotionEngine
+
+    blk, _ = _stance_session(-10.0, -10.0, -2.5)
+    eng = MotionEngine()
+    ev = eng.process(blk).events + eng.finish()
+    assert eng.stand_angle_deg < -7.0
+    sets = [(e.exercise, len(e.reps)) for e in ev if type(e).__name__ == "SetEvent"]
+    assert sets == [("squat", 6)]
+
+
+def test_a_set_resumed_after_a_pause_takes_only_a_rep_in_its_own_pace():
+    # step-downs: ~2 s each, out at ~78 dps, the push back up at ~195 dps. After a pause
+    # much longer than the set's own, a swing going out twice as fast is walking off.
+    from kotdevice.motion.engine import MotionEngine, _OpenSet
+
+    def cand(t0, rom, rpos, rneg, dur=1.4):
+        s = ext(-1, 1, t0, 8.0, t_first=t0 - 0.5, t_last=t0)
+        p = ext(1, 0, t0 + dur / 2, 8.0 + rom)
+        e = ext(-1, 1, t0 + dur, 8.5)
+        return Candidate(1, s, p, e, rpos, rneg, 0.3, 0.0, 0.0)
+
+    eng = MotionEngine()
+    op = _OpenSet("squat", None, 1, 0)
+    for k in range(5):
+        eng._add_rep(op, cand(2.0 + 2.1 * k, 35.0 + k % 2, 78.0 + k, 195.0))
+    last_end = op.last_end_s
+    typical = 35.5
+    quick = dict(rom=36.0, rpos=150.0, rneg=192.0, dur=0.9)
+    assert eng._in_rhythm(op, cand(last_end + 0.7, **quick), typical)  # in the set's rhythm
+    assert not eng._in_rhythm(op, cand(last_end + 7.0, **quick), typical)  # after a pause
+    assert eng._in_rhythm(op, cand(last_end + 7.0, 35.0, 80.0, 190.0), typical)

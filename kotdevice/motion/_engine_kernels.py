@@ -741,3 +741,55 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[DIR] = d
             _start_extremum(st, d, v, t, ang, fro, ux, uy, uz)
     return ne
+
+
+# ---- standing reference, re-learned after the strap is re-adjusted ------------------------
+# A re-adjusted strap also tilts a few degrees, which moves the standing angle the tibialis-
+# raise test (leaning back behind standing) compares against. The engine re-learns it from
+# the next steady stance near the old one (see MotionEngine._restand_upto). Steady = the
+# angle stays within a small band; the fusion's stricter stillness (gyro-bias learning) comes
+# and goes in relaxed standing.
+RS_ON = 0        # 1 while a steady run is being accumulated
+RS_T0 = 1        # its first sample's time
+RS_LAST = 2      # the previous sample's time (a gap ends the run)
+RS_N = 3
+RS_ANG = 4       # sum of tibial angles over the run
+RS_MIN = 5
+RS_MAX = 6
+RS_UP = 7        # 3: sum of up vectors over the run
+RS_SIZE = 10
+
+
+@njit(cache=True)
+def restand_scan(t_s, ang, up, i0, i1, rs, min_s, band_deg, tol_deg, ref_deg, gap_s):
+    """Advance the steady-run accumulator ``rs`` over samples i0..i1-1. Returns the index at
+    which a run of at least ``min_s``, its angle within a ``band_deg`` band, whose mean
+    tibial angle is within ``tol_deg`` of ``ref_deg`` is complete (its summed up vector is
+    then in rs[RS_UP:]), or -1."""
+    for i in range(i0, i1):
+        a = ang[i]
+        t = t_s[i]
+        if not math.isfinite(a):
+            rs[RS_ON] = 0.0
+            continue
+        if rs[RS_ON] != 0.0 and (t - rs[RS_LAST] > gap_s or max(rs[RS_MAX], a) - min(rs[RS_MIN], a) > band_deg):
+            rs[RS_ON] = 0.0
+        if rs[RS_ON] == 0.0:
+            rs[RS_ON] = 1.0
+            rs[RS_T0] = t
+            rs[RS_N] = 0.0
+            rs[RS_ANG] = 0.0
+            rs[RS_MIN] = a
+            rs[RS_MAX] = a
+            rs[RS_UP] = rs[RS_UP + 1] = rs[RS_UP + 2] = 0.0
+        rs[RS_LAST] = t
+        rs[RS_N] += 1.0
+        rs[RS_ANG] += a
+        rs[RS_MIN] = min(rs[RS_MIN], a)
+        rs[RS_MAX] = max(rs[RS_MAX], a)
+        rs[RS_UP] += up[i, 0]
+        rs[RS_UP + 1] += up[i, 1]
+        rs[RS_UP + 2] += up[i, 2]
+        if t - rs[RS_T0] >= min_s and abs(rs[RS_ANG] / rs[RS_N] - ref_deg) <= tol_deg:
+            return i
+    return -1

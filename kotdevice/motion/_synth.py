@@ -51,19 +51,24 @@ def imu_from_angles(t_s: np.ndarray, theta_deg: np.ndarray, phi_deg: np.ndarray 
                     gyro_noise_dps: float = 0.3, accel_noise_g: float = 0.008, seed: int = 0,
                     radius_m: float = 0.22):
     """IMU block and the truth (tibial, frontal) of the sensor X axis for an angle trajectory on
-    a fine, even grid ``t_s``. ``rot_about_x_deg`` may be an array (strap re-adjusted)."""
+    a fine, even grid ``t_s``. ``rot_about_x_deg`` and ``tilt_sag_deg`` may be arrays (strap
+    re-adjusted: turned about the shin, tilted)."""
     n = len(t_s)
     dt = float(t_s[1] - t_s[0])
     phi = np.zeros(n) if phi_deg is None else np.asarray(phi_deg, float)
     Rs = shin_to_world(np.asarray(theta_deg, float), phi)
     rot = np.broadcast_to(np.asarray(rot_about_x_deg, float), (n,))
-    base = mount_matrix(0.0, tilt_sag_deg, tilt_front_deg)
+    sag = np.broadcast_to(np.asarray(tilt_sag_deg, float), (n,))
+    if np.all(sag == sag[0]):
+        base = mount_matrix(0.0, float(sag[0]), tilt_front_deg)[None]
+    else:
+        base = np.stack([mount_matrix(0.0, float(v), tilt_front_deg) for v in sag])
     a = np.radians(rot)
     c, s = np.cos(a), np.sin(a)
     Rx = np.zeros((n, 3, 3))
     Rx[:, 0, 0] = 1.0
     Rx[:, 1, 1], Rx[:, 1, 2], Rx[:, 2, 1], Rx[:, 2, 2] = c, -s, s, c
-    R = np.einsum("nij,jk,nkl->nil", Rs, base, Rx)
+    R = np.einsum("nij,njk,nkl->nil", Rs, np.broadcast_to(base, (n, 3, 3)), Rx)
     # the sensor sits radius_m up the shin from the ankle (tangential acceleration)
     p = radius_m * Rs[:, :, 0]
     acc_w = np.gradient(np.gradient(p, dt, axis=0), dt, axis=0) / 9.80665

@@ -71,6 +71,14 @@ class EngineSettings:
     strap_turn_max_s: float = 2.5
     swing_memory_s: float = 2.0
     stand_window_s: float = 1.5  # the quiet start used as the standing reference
+    # Out of a set, a still stance this long within restand_tol_deg of the session's first
+    # standing angle becomes the standing reference: a re-adjusted strap tilts a few degrees
+    # (not always with a turn about the shin the engine would notice). A set's start pose is
+    # held ~1 s; sitting is ~10 deg forward, leaning at a wall 12-20 deg back - and being
+    # compared with the first stance, a wrong pick lasts only until the next real one.
+    restand_still_s: float = 3.0
+    restand_band_deg: float = 2.0  # "still": the angle stays within a band this wide
+    restand_tol_deg: float = 7.0
     # knee-to-wall test
     ktw_min_hold_s: float = 1.0
     ktw_min_angle_deg: float = 10.0  # above the standing angle
@@ -80,7 +88,8 @@ class EngineSettings:
         # time constants and ratios the kernels divide by: refused here, not as a
         # ZeroDivisionError mid-stream (or silent NaN without the JIT)
         for name in ("learn_long_s", "learn_short_s", "learn_lowpass_s", "detect_time_constant_s",
-                     "hysteresis_rel", "hysteresis_min_deg", "swing_memory_s", "stand_window_s"):
+                     "hysteresis_rel", "hysteresis_min_deg", "swing_memory_s", "stand_window_s",
+                     "restand_still_s", "restand_band_deg", "restand_tol_deg"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"EngineSettings.{name} must be a finite number > 0, got {v!r}")
@@ -140,6 +149,7 @@ class _OpenSet:
     holds: list = field(default_factory=list)  # seconds each rep held its peak
     gaps: list = field(default_factory=list)  # seconds between one rep's end and the next start
     rates: list = field(default_factory=list)  # each rep's fastest rate / its ROM (1/s)
+    out_rates: list = field(default_factory=list)  # ... its fastest rate on the way out / ROM
     durations: list = field(default_factory=list)  # seconds each rep took
     last_end_s: float = 0.0
     base_angle: float | None = None
@@ -166,6 +176,9 @@ class MotionEngine:
         self._t0: float | None = None
         self._up_sum = np.zeros(3)
         self._up_stand: np.ndarray | None = None
+        self._up_stand0: np.ndarray | None = None  # the session's first standing reference
+        self._upright = False  # a squat or walk set started near the standing reference
+        self._rs = np.zeros(K.RS_SIZE)  # still-stance scan (re-learns the reference)
         self._calibrating = False
         self._ktw: dict[str, float] = {}
         self._ktw_peak: Extreme | None = None
@@ -225,7 +238,8 @@ class MotionEngine:
         k[K.PS:K.PS + 3] = k[K.R:K.R + 3]
         self._calibrating = True
         self._learned = False
-        self._up_stand = None
+        self._up_stand = self._up_stand0 = None
+        self._upright = False
         self._up_sum[:] = 0.0
         self._t0 = None
 
@@ -239,7 +253,7 @@ class MotionEngine:
         self._r_evt = r.copy()
         self._learned = True
         if m.up_stand is not None:
-            self._up_stand = np.asarray(m.up_stand, dtype=np.float64)
+            self._up_stand = self._up_stand0 = np.asarray(m.up_stand, dtype=np.float64)
         if m.leg != "unknown":
             self._leg = m.leg
         self._mount_source = "saved"
@@ -282,14 +296,19 @@ class MotionEngine:
         ne = K.engine_chunk(t, fo.up, fo.gyro_dps, acc, self._k, self._cfg, ang, fro, rate, ev)
         self._stand_reference(t, fo.up)
         events: list = []
+        j = 0  # samples before j have been through the re-stand scan
         for i in range(ne):
             row = ev[i]
+            # rows in time order; the scan catches up to each row's sample first, so a
+            # re-learned reference applies from the same sample however the stream is chunked
+            j = self._restand_upto(t, ang, fo, j, float(row[K.E_TCONF]))
             if row[K.E_KIND] == 0.0:
                 events.extend(self._on_mount(row))
             else:
                 # the axis as it was at this row (it is refined continuously in the kernel)
                 self._r_evt = row[K.E_R:K.E_R + 3].copy()
                 events.extend(self._on_extreme(Extreme.from_row(row)))
+        self._restand_upto(t, ang, fo, j, math.inf)
         t_end = float(t[-1])
         events.extend(self._check_rest(t_end))
         moving = np.flatnonzero(np.abs(rate) > 20.0)
@@ -329,7 +348,38 @@ class MotionEngine:
         if np.any(sel):
             self._up_sum += up[sel].sum(axis=0)
         if t[-1] >= self._t0 + self.settings.stand_window_s and np.linalg.norm(self._up_sum) > 0:
-            self._up_stand = self._up_sum / np.linalg.norm(self._up_sum)
+            self._up_stand = self._up_stand0 = self._up_sum / np.linalg.norm(self._up_sum)
+
+    def _stand_is_upright(self) -> bool | None:
+        """Whether the standing reference is a standing shin: squats or walking started from
+        it (a strap tilted back reads like leaning at a wall), else judged once from the
+        session's first stance - re-learned stances near it must not flip that call."""
+        if self._up_stand0 is None:
+            return None
+        return self._upright or tibial_angle_deg(self._up_stand0, self._r_evt) \
+            > -self.settings.counting.tib_lean_back_deg
+
+    def _restand_upto(self, t: np.ndarray, ang: np.ndarray, fo, j: int, t_to: float) -> int:
+        """Run the re-stand scan over this block's samples from j up to time t_to; returns
+        the next index to scan."""
+        k = int(np.searchsorted(t, t_to, side="right")) if math.isfinite(t_to) else len(t)
+        if k <= j:
+            return j
+        if self._up_stand0 is None or self._open is not None or self._mode != "reps":
+            self._rs[K.RS_ON] = 0.0  # a stance is only taken whole, out of any set
+            return k
+        s = self.settings
+        ref = tibial_angle_deg(self._up_stand0, self._r_evt)
+        while j < k:
+            i = K.restand_scan(t, ang, fo.up, j, k, self._rs, s.restand_still_s, s.restand_band_deg,
+                               s.restand_tol_deg, ref, s.fusion.gap_s)
+            if i < 0:
+                break
+            u = self._rs[K.RS_UP:K.RS_UP + 3]
+            self._up_stand = u / np.linalg.norm(u)
+            self._rs[K.RS_ON] = 0.0  # the next stance starts afresh
+            j = i + 1
+        return k
 
     def _on_mount(self, row: np.ndarray) -> list:
         r = np.array([row[K.E_V], row[K.E_RAW], row[K.E_FRONT]])
@@ -348,6 +398,8 @@ class MotionEngine:
                 c, sn = math.cos(a), math.sin(a)
                 u = self._up_stand
                 self._up_stand = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
+                u = self._up_stand0
+                self._up_stand0 = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
         self._r_evt = r.copy()
         self._learned = True
         # turning points already seen were projected with the old axis
@@ -438,17 +490,23 @@ class MotionEngine:
             self._unused = c if kind is None or stride_like(c, cs) else None
             return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
+        stand = self.stand_angle_deg
+        if kind in ("squat", "backward_walk") and stand is not None \
+                and abs(c.start_angle - stand) <= self.settings.restand_tol_deg:
+            self._upright = True
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
         self._n_sets += 1
         r, self._unused = self._unused, None
         if r is not None and r.s == c.s and 0.0 <= c.start_s - r.end_s <= cs.first_rep_lookback_s \
-                and fits_set(r, kind, c.s, c.rom, cs, c.start.v) and (
+                and fits_set(r, kind, c.s, c.rom, cs, c.start.v) \
+                and r.peak_hold_s <= cs.set_hold_factor * max(c.peak_hold_s, cs.set_hold_floor_s) and (
                     kind in ("squat", "tib_raise")
                     or (kind == "backward_walk" and stride_like(r, cs))):
             # The swing just before, from the same start position, was this set's first rep
             # (a partial one, too shallow to start a set on its own; a first stride less
             # lopsided than the rest): count it now that the set is known - reported late,
-            # together with the second rep.
+            # together with the second rep. (Not a "peak" held far longer than this rep's:
+            # that is standing still before the set, seen through a not yet learned mount.)
             rep = self._add_rep(self._open, r)
             rep = replace(rep, detected_s=round(max(rep.detected_s, c.detected_s), 3))
             self._open.reps[-1] = rep
@@ -470,10 +528,14 @@ class MotionEngine:
         # slow reps is walking off
         if max(c.rpos, c.rneg) / max(c.rom, 1.0) > cs.set_pace_factor * max(op.rates):
             return False
-        if c.rom < cs.partial_frac * typical:
-            gaps = op.gaps or [cs.set_gap_default_s]
-            if c.start_s - op.last_end_s > max(cs.set_gap_min_s,
-                                               cs.set_gap_factor * float(np.median(gaps))):
+        gaps = op.gaps or [cs.set_gap_default_s]
+        if c.start_s - op.last_end_s > max(cs.set_gap_min_s, cs.set_gap_factor * float(np.median(gaps))):
+            # resuming after a pause longer than the set's usual one: a shallow swing is
+            # fidgeting in the rest, and a swing going out far quicker than the set's reps
+            # did is walking off (a first stride), not the next rep
+            if c.rom < cs.partial_frac * typical:
+                return False
+            if c.out_rate / max(c.rom, 1.0) > cs.resume_pace_factor * float(np.median(op.out_rates)):
                 return False
         return True
 
@@ -485,7 +547,7 @@ class MotionEngine:
     def _kind(self, c: Candidate) -> str | None:
         """Exercise of a candidate that would start a set (forced exercise respected)."""
         stand = self.stand_angle_deg
-        k = classify(c, stand, self.settings.counting)
+        k = classify(c, stand, self.settings.counting, self._stand_is_upright())
         if self._exercise is None:
             return k
         ex = self._exercise
@@ -510,6 +572,7 @@ class MotionEngine:
         op.roms.append(abs(c.peak.raw - c.start.v))
         op.holds.append(c.peak_hold_s)
         op.rates.append(max(c.rpos, c.rneg) / max(c.rom, 1.0))
+        op.out_rates.append(c.out_rate / max(c.rom, 1.0))
         op.durations.append(c.duration)
         op.last_end_s = c.end_s
         op.base_angle = c.end.v

@@ -437,6 +437,7 @@ class CountSettings:
     set_gap_min_s: float = 1.5
     set_gap_default_s: float = 1.0
     set_pace_factor: float = 2.0
+    resume_pace_factor: float = 1.6  # after a pause, the way out no quicker than this x the set's
     # a swing ending at most this long before a set's first rep, from the same start, is
     # counted as the set's (partial) first rep once the set is known
     first_rep_lookback_s: float = 1.5
@@ -460,8 +461,11 @@ def symmetric_swing(c: Candidate, cs: CountSettings) -> bool:
     return mo is not None and mb is not None and mb < cs.gait_asym_dur * mo
 
 
-def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str | None:
-    """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...)."""
+def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
+             upright: bool | None = None) -> str | None:
+    """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...).
+    ``upright``: whether the standing reference is a standing shin rather than a session
+    begun leaning against the wall (None: judge from ``stand_angle`` alone)."""
     dur = c.duration
     fastest = max(c.rpos, c.rneg)
     if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s:
@@ -492,8 +496,9 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
             return None
     # Leaning back against the wall, relative to standing. A session that began leaning back
     # (quiet at the wall from the start) has no upright reference: use vertical instead.
-    ref = None if stand_angle is None else (
-        stand_angle if stand_angle > -cs.tib_lean_back_deg else 0.0)
+    if upright is None:
+        upright = stand_angle is not None and stand_angle > -cs.tib_lean_back_deg
+    ref = None if stand_angle is None else (stand_angle if upright else 0.0)
     lean = ref is not None and c.start_angle <= ref - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
             and cs.tib_min_s <= dur <= cs.tib_max_s \
