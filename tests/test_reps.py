@@ -264,3 +264,22 @@ def test_a_set_resumed_after_a_pause_takes_only_a_rep_in_its_own_pace():
     assert eng._in_rhythm(op, cand(last_end + 0.7, **quick), typical)  # in the set's rhythm
     assert not eng._in_rhythm(op, cand(last_end + 7.0, **quick), typical)  # after a pause
     assert eng._in_rhythm(op, cand(last_end + 7.0, 35.0, 80.0, 190.0), typical)
+
+
+def test_a_set_that_starts_with_a_shallow_try_keeps_it_and_every_full_rep_after():
+    # first rep a 13 deg try, then full 40 deg reps: one set of 7 (the first full rep is
+    # more than 3x the try - it once ended the set and was lost)
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+    from kotdevice.motion._synth import imu_from_angles, rep_profile
+
+    t = np.arange(0.0, 40.0, 0.002)
+    starts = [3.0 + 4.2 * k for k in range(7)]
+    theta, _ = rep_profile(t, starts, [13.0] + [40.0] * 6, down_s=1.8, hold_s=0.6, up_s=1.5, base=3.0)
+    blk, _, _ = imu_from_angles(t, theta, rot_about_x_deg=-12.0, tilt_front_deg=3.0, seed=11)
+    eng = MotionEngine(mount={"right_axis": [0.0, 1.0, 0.0]})
+    ev = eng.process(blk).events + eng.finish()
+    sets = [e for e in ev if type(e).__name__ == "SetEvent"]
+    assert [(s.exercise, len(s.reps)) for s in sets] == [("squat", 7)]
+    assert [r.partial for r in sets[0].reps][1:] == [False] * 6

@@ -176,6 +176,7 @@ class MotionEngine:
         self._t0: float | None = None
         self._up_sum = np.zeros(3)
         self._up_stand: np.ndarray | None = None
+        self._mount_t_s = -math.inf  # when the mount last changed
         self._up_stand0: np.ndarray | None = None  # the session's first standing reference
         self._upright = False  # a squat or walk set started near the standing reference
         self._rs = np.zeros(K.RS_SIZE)  # still-stance scan (re-learns the reference)
@@ -402,6 +403,7 @@ class MotionEngine:
                 self._up_stand0 = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
         self._r_evt = r.copy()
         self._learned = True
+        self._mount_t_s = float(row[K.E_T])
         # turning points already seen were projected with the old axis
         self._tracker.reproject(r)
         out = [MountEvent(float(row[K.E_T]), reason, round(rotation_about_shin_deg(r), 2), self._leg)]
@@ -476,6 +478,10 @@ class MotionEngine:
                 out.extend(self._close_set())
                 return out
             typical = float(np.median(op.roms))
+            if len(op.reps) <= cs.grow_reps and kind == op.exercise:
+                # a set's first rep or two may be shallow tries: a full rep after them, which
+                # would start a set by itself, continues this one rather than being lost
+                typical = max(typical, c.rom / cs.in_set_max_frac)
             if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
                     kind is None or kind == op.exercise or self._exercise is not None) \
                     and self._in_rhythm(op, c, typical):
@@ -526,7 +532,8 @@ class MotionEngine:
             return False
         # ... and in pace (fastest rate per degree of ROM, 1/s): a stride-fast swing after
         # slow reps is walking off
-        if max(c.rpos, c.rneg) / max(c.rom, 1.0) > cs.set_pace_factor * max(op.rates):
+        rates = [r for r in op.rates if math.isfinite(r)]
+        if rates and max(c.rpos, c.rneg) / max(c.rom, 1.0) > cs.set_pace_factor * max(rates):
             return False
         gaps = op.gaps or [cs.set_gap_default_s]
         if c.start_s - op.last_end_s > max(cs.set_gap_min_s, cs.set_gap_factor * float(np.median(gaps))):
@@ -535,7 +542,8 @@ class MotionEngine:
             # did is walking off (a first stride), not the next rep
             if c.rom < cs.partial_frac * typical:
                 return False
-            if c.out_rate / max(c.rom, 1.0) > cs.resume_pace_factor * float(np.median(op.out_rates)):
+            out_rates = [r for r in op.out_rates if math.isfinite(r)]
+            if out_rates and c.out_rate / max(c.rom, 1.0) > cs.resume_pace_factor * float(np.median(out_rates)):
                 return False
         return True
 
@@ -571,8 +579,11 @@ class MotionEngine:
             op.gaps.append(max(0.0, c.start_s - op.last_end_s))
         op.roms.append(abs(c.peak.raw - c.start.v))
         op.holds.append(c.peak_hold_s)
-        op.rates.append(max(c.rpos, c.rneg) / max(c.rom, 1.0))
-        op.out_rates.append(c.out_rate / max(c.rom, 1.0))
+        # rates of a rep during which the mount was (re)learned were measured about the old
+        # axis, part of them not at all: no measure of the set's pace
+        sure = not (c.start_s <= self._mount_t_s <= c.end_s)
+        op.rates.append(max(c.rpos, c.rneg) / max(c.rom, 1.0) if sure else math.nan)
+        op.out_rates.append(c.out_rate / max(c.rom, 1.0) if sure else math.nan)
         op.durations.append(c.duration)
         op.last_end_s = c.end_s
         op.base_angle = c.end.v

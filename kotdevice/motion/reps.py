@@ -427,6 +427,7 @@ class CountSettings:
     base_tol_frac: float = 0.3  # ... or this share of the typical ROM
     in_set_min_frac: float = 0.25  # in a set, reps down to this share of the typical ROM count
     in_set_max_frac: float = 3.0
+    grow_reps: int = 2  # ... except after only this many reps (shallow first tries)
     partial_frac: float = 0.75
     # a set's rhythm (see MotionEngine._in_rhythm)
     set_hold_factor: float = 2.0
