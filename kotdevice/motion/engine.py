@@ -397,10 +397,9 @@ class MotionEngine:
                 # direction in sensor coordinates turned by -psi, like the lateral axis
                 a = -math.radians(float(row[K.E_H]))
                 c, sn = math.cos(a), math.sin(a)
-                u = self._up_stand
-                self._up_stand = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
-                u = self._up_stand0
-                self._up_stand0 = np.array([u[0], c * u[1] - sn * u[2], sn * u[1] + c * u[2]])
+                rot = np.array([[1.0, 0.0, 0.0], [0.0, c, -sn], [0.0, sn, c]])
+                self._up_stand = rot @ self._up_stand
+                self._up_stand0 = rot @ self._up_stand0
         self._r_evt = r.copy()
         self._learned = True
         self._mount_t_s = float(row[K.E_T])
