@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from kotdevice.commands.kiosk import served_url
 from kotdevice.kiosk import fakedev
 from kotdevice.kiosk.fakedev import FakeDevice
 from kotdevice.kiosk.server import STATIC_DIR, KioskServer
@@ -266,20 +265,10 @@ def test_kiosk_process_never_imports_matplotlib(tmp_path):
 
 
 def test_cli_serves_and_stops_cleanly_on_sigterm(mosquitto, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "kotdevice", "kiosk", "--broker", mosquitto.address,
-                             "--bind", "127.0.0.1", "--http-port", "0", "--db", str(tmp_path / "k.db")],
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        url = served_url(proc.stderr)
-        assert url
-        health = wait(lambda: json.loads(get(url, "/healthz")[2])["broker"]["connected"], what="health")
-        assert health
-        proc.terminate()
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    from kiosk_cli import broker_connected, kiosk_cli  # tests/kiosk_cli.py
+
+    with kiosk_cli(["--broker", mosquitto.address], tmp_path / "k.db") as url:
+        assert broker_connected(url, timeout_s=10.0)
     assert Path(tmp_path / "k.db").exists()
 
 

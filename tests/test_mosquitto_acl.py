@@ -18,7 +18,6 @@ import pytest
 paho = pytest.importorskip("paho.mqtt.client")
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
-from kotdevice.commands.kiosk import served_url  # noqa: E402
 from kotdevice.device.broker import free_port, mosquitto_path, wait_port  # noqa: E402
 
 pytestmark = pytest.mark.broker
@@ -294,9 +293,7 @@ def test_kiosk_server_reads_the_floor_with_its_account_over_tls(broker, clients,
 def test_kiosk_cli_logs_in_with_the_password_file(broker, tmp_path, file_text, env_pw):
     """What kotdevice-kiosk.service runs: the password comes from --password-file (the systemd
     credential); an empty file (the installer's default) falls back to $KOT_MQTT_PASSWORD."""
-    import json
-    import sys
-    import urllib.request
+    from kiosk_cli import broker_connected, kiosk_cli  # tests/kiosk_cli.py
 
     pw = tmp_path / "mqtt-password"
     pw.write_text(file_text)
@@ -304,26 +301,10 @@ def test_kiosk_cli_logs_in_with_the_password_file(broker, tmp_path, file_text, e
     env = {k: v for k, v in os.environ.items() if k != "KOT_MQTT_PASSWORD"}
     if env_pw is not None:
         env["KOT_MQTT_PASSWORD"] = env_pw
-    proc = subprocess.Popen([sys.executable, "-m", "kotdevice", "kiosk", "--broker", f"127.0.0.1:{broker['tls']}",
-                             "--bind", "127.0.0.1", "--http-port", "0", "--db", str(tmp_path / "k.db"),
-                             "--username", "kiosk", "--password-file", str(pw), "--tls",
-                             "--ca-file", str(broker["ca"])], stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        url = served_url(proc.stderr)
-        assert url, "the kiosk did not start"
-        deadline = time.monotonic() + 5
-        connected = False
-        while time.monotonic() < deadline and not connected:
-            with urllib.request.urlopen(url + "healthz", timeout=5) as r:
-                connected = json.loads(r.read())["broker"]["connected"]
-            time.sleep(0.05)
-        assert connected, "the kiosk account could not log in with the password file"
-        proc.terminate()
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    args = ["--broker", f"127.0.0.1:{broker['tls']}", "--username", "kiosk", "--password-file", str(pw),
+            "--tls", "--ca-file", str(broker["ca"])]
+    with kiosk_cli(args, tmp_path / "k.db", env=env) as url:
+        assert broker_connected(url), "the kiosk account could not log in with the password file"
 
 
 def test_kiosk_server_with_a_wrong_password_stays_disconnected(broker, tmp_path):
