@@ -58,17 +58,17 @@ def imu_from_angles(t_s: np.ndarray, theta_deg: np.ndarray, phi_deg: np.ndarray 
     phi = np.zeros(n) if phi_deg is None else np.asarray(phi_deg, float)
     Rs = shin_to_world(np.asarray(theta_deg, float), phi)
     rot = np.broadcast_to(np.asarray(rot_about_x_deg, float), (n,))
-    sag = np.broadcast_to(np.asarray(tilt_sag_deg, float), (n,))
-    if np.all(sag == sag[0]):
-        base = mount_matrix(0.0, float(sag[0]), tilt_front_deg)[None]
-    else:
-        base = np.stack([mount_matrix(0.0, float(v), tilt_front_deg) for v in sag])
+    # mount_matrix(0, sag, front) = Rz(front) @ Ry(-sag), with sag per sample
+    b = -np.radians(np.broadcast_to(np.asarray(tilt_sag_deg, float), (n,)))
+    Ry = np.zeros((n, 3, 3))
+    Ry[:, 0, 0], Ry[:, 0, 2], Ry[:, 1, 1], Ry[:, 2, 0], Ry[:, 2, 2] = np.cos(b), np.sin(b), 1.0, -np.sin(b), np.cos(b)
+    base = _rz(np.radians(tilt_front_deg)) @ Ry
     a = np.radians(rot)
     c, s = np.cos(a), np.sin(a)
     Rx = np.zeros((n, 3, 3))
     Rx[:, 0, 0] = 1.0
     Rx[:, 1, 1], Rx[:, 1, 2], Rx[:, 2, 1], Rx[:, 2, 2] = c, -s, s, c
-    R = np.einsum("nij,njk,nkl->nil", Rs, np.broadcast_to(base, (n, 3, 3)), Rx)
+    R = np.einsum("nij,njk,nkl->nil", Rs, base, Rx)
     # the sensor sits radius_m up the shin from the ankle (tangential acceleration)
     p = radius_m * Rs[:, :, 0]
     acc_w = np.gradient(np.gradient(p, dt, axis=0), dt, axis=0) / 9.80665

@@ -366,9 +366,21 @@ class MotionEngine:
         k = int(np.searchsorted(t, t_to, side="right")) if math.isfinite(t_to) else len(t)
         if k <= j:
             return j
-        if self._up_stand0 is None or self._open is not None or self._mode != "reps":
-            self._rs[K.RS_ON] = 0.0  # a stance is only taken whole, out of any set
+        if self._up_stand0 is None or self._mode != "reps":
+            self._rs[K.RS_ON] = 0.0
             return k
+        # Scan only from when the data fix it, however the stream is chunked: after the first
+        # stance (the reference exists from then on; a saved one from the start), and out of
+        # any set - which is closed at a block's end but over by rest from a time the turning
+        # points fix.
+        j0 = j
+        if self._t0 is not None:
+            j0 = max(j0, int(np.searchsorted(t, self._t0 + self.settings.stand_window_s, side="left")))
+        if self._open is not None:
+            j0 = max(j0, int(np.searchsorted(t, self._set_closes_at(), side="right")))
+        if j0 > j:
+            self._rs[K.RS_ON] = 0.0  # a stance is only taken whole
+            j = j0
         s = self.settings
         ref = tibial_angle_deg(self._up_stand0, self._r_evt)
         while j < k:
@@ -619,17 +631,21 @@ class MotionEngine:
             partial=self._partial(op.exercise, rom, c.start.v, typical), detected_s=round(c.detected_s, 3),
         )
 
-    def _check_rest(self, t_now: float) -> list:
+    def _set_closes_at(self) -> float:
+        """The open set is over by rest at any time after this (given the turning points seen
+        so far; it changes only when one arrives). The rest lasts until the next movement
+        starts, not until it is recognised: a slow paused rep (3 s down, 3 s hold, 2 s up) is
+        not a rest before its own end. A swing out that never comes back stops holding the
+        set open after max_rep_s."""
         op = self._open
-        if op is None:
-            return []
-        # The rest lasts until the next movement starts, not until it is recognised: a slow
-        # paused rep (3 s down, 3 s hold, 2 s up) is not a rest before its own end. A swing
-        # out that never comes back stops holding the set open after max_rep_s.
+        t_close = op.last_end_s + self._rest_gap_s(op.exercise)
         t0 = self._tracker.swing_started_s()
-        if t0 is not None and t_now - t0 <= self._tracker.max_rep_s:
-            t_now = min(t_now, t0)
-        if t_now - op.last_end_s > self._rest_gap_s(op.exercise):
+        if t0 is not None and t0 <= t_close:
+            t_close = max(t_close, t0 + self._tracker.max_rep_s)
+        return t_close
+
+    def _check_rest(self, t_now: float) -> list:
+        if self._open is not None and t_now > self._set_closes_at():
             return self._close_set()
         return []
 
