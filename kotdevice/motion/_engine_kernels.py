@@ -743,12 +743,12 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
     return ne
 
 
-# ---- standing reference, re-learned after the strap is re-adjusted ------------------------
+# ---- standing reference, re-learned from still stances ------------------------------------
 # A re-adjusted strap also tilts a few degrees, which moves the standing angle the tibialis-
-# raise test (leaning back behind standing) compares against. The engine re-learns it from
-# the next steady stance near the old one (see MotionEngine._restand_upto). Steady = the
-# angle stays within a small band; the fusion's stricter stillness (gyro-bias learning) comes
-# and goes in relaxed standing.
+# raise test (leaning back behind standing) compares against. Out of a set, the engine takes
+# each still stance near the session's first one as the reference (see
+# MotionEngine._restand_upto). Still = the angle stays within a small band; the fusion's
+# stricter stillness (gyro-bias learning) comes and goes in relaxed standing.
 RS_ON = 0        # 1 while a steady run is being accumulated
 RS_T0 = 1        # its first sample's time
 RS_LAST = 2      # the previous sample's time (a gap ends the run)

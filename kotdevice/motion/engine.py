@@ -351,14 +351,18 @@ class MotionEngine:
         if t[-1] >= self._t0 + self.settings.stand_window_s and np.linalg.norm(self._up_sum) > 0:
             self._up_stand = self._up_stand0 = self._up_sum / np.linalg.norm(self._up_sum)
 
-    def _stand_is_upright(self) -> bool | None:
-        """Whether the standing reference is a standing shin: squats or walking started from
-        it (a strap tilted back reads like leaning at a wall), else judged once from the
-        session's first stance - re-learned stances near it must not flip that call."""
+    def _lean_reference(self) -> float | None:
+        """The angle leaning back against a wall is measured from: the standing angle - or
+        vertical, when the session's first stance itself leaned back (quiet at the wall from
+        the start) and no squat or walking set has started from it since (then it was a strap
+        tilted back on a standing shin). Judged from the first stance, so that re-learned
+        stances near it cannot flip the call."""
         if self._up_stand0 is None:
             return None
-        return self._upright or tibial_angle_deg(self._up_stand0, self._r_evt) \
-            > -self.settings.counting.tib_lean_back_deg
+        if not self._upright and tibial_angle_deg(self._up_stand0, self._r_evt) \
+                <= -self.settings.counting.tib_lean_back_deg:
+            return 0.0
+        return self.stand_angle_deg
 
     def _restand_upto(self, t: np.ndarray, ang: np.ndarray, fo, j: int, t_to: float) -> int:
         """Run the re-stand scan over this block's samples from j up to time t_to; returns
@@ -566,7 +570,7 @@ class MotionEngine:
     def _kind(self, c: Candidate) -> str | None:
         """Exercise of a candidate that would start a set (forced exercise respected)."""
         stand = self.stand_angle_deg
-        k = classify(c, stand, self.settings.counting, self._stand_is_upright())
+        k = classify(c, stand, self.settings.counting, self._lean_reference())
         if self._exercise is None:
             return k
         ex = self._exercise

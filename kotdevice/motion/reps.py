@@ -463,10 +463,10 @@ def symmetric_swing(c: Candidate, cs: CountSettings) -> bool:
 
 
 def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
-             upright: bool | None = None) -> str | None:
+             lean_ref: float | None = None) -> str | None:
     """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...).
-    ``upright``: whether the standing reference is a standing shin rather than a session
-    begun leaning against the wall (None: judge from ``stand_angle`` alone)."""
+    ``lean_ref``: the angle leaning back against a wall is measured from (default: the
+    standing angle; the engine passes vertical for a session begun at the wall)."""
     dur = c.duration
     fastest = max(c.rpos, c.rneg)
     if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s:
@@ -495,11 +495,8 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
         out_s = max(c.peak.t_first - c.start_s, 1e-3)
         if c.out_rate > cs.max_peak_to_mean * c.rom / out_s:
             return None
-    # Leaning back against the wall, relative to standing. A session that began leaning back
-    # (quiet at the wall from the start) has no upright reference: use vertical instead.
-    if upright is None:
-        upright = stand_angle is not None and stand_angle > -cs.tib_lean_back_deg
-    ref = None if stand_angle is None else (stand_angle if upright else 0.0)
+    # leaning back against the wall, relative to standing
+    ref = stand_angle if lean_ref is None else lean_ref
     lean = ref is not None and c.start_angle <= ref - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
             and cs.tib_min_s <= dur <= cs.tib_max_s \
