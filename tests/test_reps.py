@@ -163,7 +163,7 @@ def test_tibialis_raises_in_a_session_that_starts_at_the_wall():
     (0.7, 0.0, 0.85, 0.1, 200.0),  # ... even dropping into it a little faster than coming up
     (3.0, 3.0, 2.5, 1.0, 100.0),  # slow 3-3-3 tempo: 8.5 s reps are still reps of one set
 ])
-def test_squat_tempos_beyond_the_simulator(down_s, hold_s, up_s, gap_s, rate_hz):
+def test_squat_tempos_beyond_the_simulator(down_s, hold_s, up_s, gap_s, rate_hz, amp_deg=38.0):
     import numpy as np
 
     from kotdevice.motion.engine import MotionEngine
@@ -172,7 +172,7 @@ def test_squat_tempos_beyond_the_simulator(down_s, hold_s, up_s, gap_s, rate_hz)
     period = down_s + hold_s + up_s + gap_s
     t = np.arange(0.0, 4.0 + 7 * period + 4.0, 0.001)
     starts = [3.0 + k * period for k in range(7)]
-    theta, _ = rep_profile(t, starts, [38.0] * 7, down_s=down_s, hold_s=hold_s, up_s=up_s, base=3.0)
+    theta, _ = rep_profile(t, starts, [amp_deg] * 7, down_s=down_s, hold_s=hold_s, up_s=up_s, base=3.0)
     blk, _, _ = imu_from_angles(t, theta, rot_about_x_deg=-15.0, tilt_front_deg=5.0, seed=5)
     step = int(round(1000.0 / rate_hz))
     blk = blk.slice(0, len(blk)) if step == 1 else type(blk)(blk.t_s[::step], blk.accel_g[::step],
@@ -307,3 +307,147 @@ def test_the_standing_reference_is_relearned_the_same_however_the_stream_is_chun
                      stand_at_k, eng.stand_angle_deg))
     assert all(r == runs[0] for r in runs[1:])
     assert runs[0][1] == [("squat", 6)]
+
+
+def test_a_long_held_bottom_that_creeps_and_wobbles_is_one_rep_and_keeps_the_set_open():
+    # 3 s hold at 45 deg creeping to 44.4 (a new start after 1.5 s), a 0.6 deg wobble off
+    # it, then back to standing: one rep from standing - and while the bottom is held the
+    # set is not over by rest (the given-up swing is still under way)
+    tr = SwingTracker(1)
+    seq = [ext(-1, 1, 0.0, 5.0, t_first=0.0, t_last=6.0), ext(1, 1, 8.0, 45.2, t_last=8.2),
+           ext(1, 2, 8.0, 45.2, t_first=8.0, t_last=8.8), ext(-1, 1, 10.0, 44.4, t_last=10.1)]
+    assert feed_all(tr, seq) == []
+    assert tr.swing_started_s() == 6.0
+    (c,) = feed_all(tr, [ext(-1, 2, 10.0, 44.4, t_first=10.0, t_last=10.8),
+                         ext(1, 1, 11.0, 45.0, t_last=11.1), ext(-1, 1, 13.0, 5.2)])
+    assert c.start.v == 5.0 and c.rom == pytest.approx(40.2)
+    assert c.peak.t_first == 8.0 and c.peak.t_last == 11.1  # the whole wobbling hold
+
+
+def test_sitting_below_a_stand_to_sit_overshoot_is_no_rep_with_its_stand_up():
+    # stand 0 -> overshoot 14.6 -> seated 8.4 for 3 s -> overshoot 14.2 -> stand -1: the
+    # seat is far below the first peak, so the stand-up is not the way back of one long rep
+    tr = SwingTracker(1)
+    seq = [ext(-1, 1, 0.0, 0.0, t_first=0.0, t_last=1.0), ext(1, 1, 2.0, 14.6, t_last=2.2),
+           ext(-1, 1, 3.0, 8.4, t_last=3.1), ext(-1, 2, 3.0, 8.4, t_first=3.0, t_last=6.5),
+           ext(1, 1, 7.5, 14.2, t_last=7.6), ext(-1, 1, 9.0, -1.0)]
+    cands = feed_all(tr, seq)
+    assert all(c.start.v == 8.4 for c in cands)  # only the stand-up, from the seat
+
+
+def test_a_given_up_swing_times_out_from_when_it_left_not_from_a_bump_before_it():
+    # standing at 4, a 1 deg bump at t=1 becomes the start; the rep leaves at t=8, holds a
+    # creeping bottom, and is back at t=17.5 - 16.5 s after the bump but 9.5 s after leaving
+    def peak_with_departure(t, v, left_s):
+        p = ext(1, 1, t, v, t_last=t + 0.1)
+        p.dep_lo, p.dep_hi, p.dep = 4.0, v, tuple([left_s] * 32)
+        return p
+
+    tr = SwingTracker(1)
+    seq = [ext(-1, 1, 0.0, 4.0, t_last=0.5), ext(1, 1, 1.0, 5.0, t_last=1.5),
+           ext(1, 2, 1.0, 5.0, t_first=1.0, t_last=1.6),
+           peak_with_departure(10.0, 34.0, 8.0), ext(1, 2, 10.0, 34.0, t_first=10.0, t_last=11.0),
+           ext(-1, 1, 12.0, 33.0, t_last=12.1), ext(-1, 2, 12.0, 33.0, t_first=12.0, t_last=14.0)]
+    assert feed_all(tr, seq) == []
+    (c,) = feed_all(tr, [ext(-1, 1, 17.5, 4.5)])
+    assert c.start.v == 5.0 and c.rom == pytest.approx(29.0)
+
+
+@pytest.mark.parametrize("down_s,hold_s,up_s,gap_s,rate_hz,amp_deg", [
+    (1.0, 1.0, 1.25, 0.0, 200.0, 38.0),  # dropping in quicker than coming up, bottom held 1 s
+    (1.7, 1.0, 0.65, 0.0, 100.0, 44.0),  # a fast drive up from a held bottom: no walking stride
+])
+def test_a_held_bottom_is_never_a_stride(down_s, hold_s, up_s, gap_s, rate_hz, amp_deg):
+    test_squat_tempos_beyond_the_simulator(down_s, hold_s, up_s, gap_s, rate_hz, amp_deg)
+
+
+def _wall_session(amps, rot_deg=23.0, tilt_front_deg=13.0, base=-14.0, rate_hz=400.0,
+                  up_s=0.8, hold_s=0.0, down_s=0.6, gap_s=1.0, sets=1, seed=4):
+    """Standing 3 s at 3 deg, lean back to the wall, tibialis raises of ``amps`` (each set),
+    back to standing for 6 s between sets. Returns the block at ``rate_hz``."""
+    import numpy as np
+
+    from kotdevice.motion._synth import _ramp, imu_from_angles, rep_profile
+
+    period = up_s + hold_s + down_s + gap_s
+    set_s = len(amps) * period
+    t = np.arange(0.0, 6.0 + sets * (set_s + 10.0), 0.0005)
+    theta = np.full(len(t), 3.0)
+    starts = []
+    for k in range(sets):
+        t0 = 6.0 + k * (set_s + 10.0)
+        theta += (base - 3.0) * (_ramp((t - (t0 - 2.5)) / 1.5) - _ramp((t - (t0 + set_s + 0.5)) / 1.5))
+        starts += [t0 + i * period for i in range(len(amps))]
+    raises, _ = rep_profile(t, starts, list(amps) * sets, down_s=up_s, hold_s=hold_s, up_s=down_s)
+    blk, _, _ = imu_from_angles(t, theta + raises, rot_about_x_deg=rot_deg,
+                                tilt_front_deg=tilt_front_deg, seed=seed)
+    idx = np.arange(0, len(t), int(round(2000.0 / rate_hz)))
+    return type(blk)(blk.t_s[idx], blk.accel_g[idx], blk.gyro_dps[idx])
+
+
+def test_a_set_learning_the_mount_on_its_first_raises_measures_the_next_from_the_new_axis():
+    # a session begun at the wall, the strap turned 23 deg and tilted 13: the raises teach
+    # the mount part-way through the set, which shifts every angle by a few degrees - the
+    # set's "where the last rep ended" with them (it once stayed in the old projection, the
+    # next raise did not start there, and the set split)
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+    from kotdevice.motion._synth import imu_from_angles, rep_profile
+
+    t = np.arange(0.0, 30.0, 0.0005)
+    starts = [3.0 + 2.35 * k for k in range(10)]
+    theta, _ = rep_profile(t, starts, [4.3] * 10, down_s=0.77, hold_s=0.0, up_s=0.57, base=-14.0)
+    blk, _, _ = imu_from_angles(t, theta, rot_about_x_deg=23.0, tilt_front_deg=13.0, seed=3)
+    idx = np.arange(0, len(t), 5)
+    eng = MotionEngine()
+    ev = eng.process(type(blk)(blk.t_s[idx], blk.accel_g[idx], blk.gyro_dps[idx])).events
+    ev += eng.finish()
+    (mount,) = [e for e in ev if type(e).__name__ == "MountEvent"]
+    assert 5.0 < mount.t_s < 25.0  # learned during the set
+    sets = [(e.exercise, len(e.reps)) for e in ev if type(e).__name__ == "SetEvent"]
+    assert sets == [("tib_raise", 10)]
+
+
+def test_stepping_off_the_wall_and_back_between_sets_is_no_squat():
+    from kotdevice.motion.engine import MotionEngine
+
+    eng = MotionEngine()
+    ev = eng.process(_wall_session([4.3] * 6, sets=2)).events + eng.finish()
+    sets = [(e.exercise, len(e.reps)) for e in ev if type(e).__name__ == "SetEvent"]
+    assert sets == [("tib_raise", 6)] * 2
+
+
+def test_a_set_begun_with_two_shallow_raises_counts_them_once_it_is_recognised():
+    # the first two raises (1.4 deg) are too small to start a set; the third starts it and
+    # the two before, alike in time and from where each next one started, are its first reps
+    from kotdevice.motion.engine import MotionEngine
+
+    blk = _wall_session([1.4, 1.4] + [1.9] * 6, rot_deg=5.0, tilt_front_deg=2.0, base=-11.0,
+                        rate_hz=100.0, up_s=1.0, hold_s=0.5, down_s=0.6, gap_s=1.4)
+    eng = MotionEngine()
+    ev = eng.process(blk).events + eng.finish()
+    sets = [e for e in ev if type(e).__name__ == "SetEvent"]
+    assert [(s.exercise, len(s.reps)) for s in sets] == [("tib_raise", 8)]
+    assert [r.partial for r in sets[0].reps][:2] == [True, True]
+
+
+def test_a_deep_rep_after_a_drifting_stance_starts_when_it_left():
+    # the standing angle creeps 2 deg up before a 52 deg squat: the rep starts when the
+    # shin really left (the departure stack keeps all of a deep rep's way out, not 40 deg)
+    import numpy as np
+
+    from kotdevice.motion.engine import MotionEngine
+    from kotdevice.motion._synth import _ramp, imu_from_angles, rep_profile
+
+    t = np.arange(0.0, 25.0, 0.001)
+    theta, spans = rep_profile(t, [12.0], [52.0], down_s=2.5, hold_s=1.0, up_s=1.85, base=3.0)
+    theta += 2.0 * _ramp((t - 4.0) / 6.0) * (t < 12.0) + 2.0 * (t >= 12.0)
+    blk, _, _ = imu_from_angles(t, theta, seed=8)
+    blk = type(blk)(blk.t_s[::5], blk.accel_g[::5], blk.gyro_dps[::5])
+    eng = MotionEngine(mount={"right_axis": [0.0, 1.0, 0.0]})
+    ev = eng.process(blk).events + eng.finish()
+    (rep,) = [e for e in ev if type(e).__name__ == "RepEvent"]
+    # (a rep has left once 5 % of its ROM is covered: ~0.4 s into a 2.5 s descent)
+    assert 11.9 < rep.start_s < 12.6
+    assert 1.8 < rep.eccentric_s < 2.6

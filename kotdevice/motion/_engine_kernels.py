@@ -87,7 +87,9 @@ T_INIT = 86      # time the detector started (its first half second is the filte
 # really left its start (x = start + a share of its own ROM) is known even when the start
 # position was reached long before and drifted a little (see departure_times).
 DEP_N = 87       # number of pairs in use
-DEP_CAP = 160
+# 512 rising entries DEP_Q apart span 128 deg: a rep's whole way out, from its start, stays
+# in the stack (160 spanned 40 deg; a deeper squat lost its start, and with it when it left)
+DEP_CAP = 512
 DEP_V = 88       # DEP_CAP values
 DEP_T = DEP_V + DEP_CAP  # DEP_CAP times
 DEP_Q = 0.25     # deg: values closer than this share one entry (bounds the stack)
@@ -348,7 +350,7 @@ def _dep_push(st, on, ov, ot, v, t):
         st[ot + n - 1] = t
     else:
         if n >= DEP_CAP:
-            # drop the oldest half (far below anything a rep will ask about)
+            # drop the oldest half (64+ deg below anything a rep will ask about)
             h = DEP_CAP // 2
             for k in range(DEP_CAP - h):
                 st[ov + k] = st[ov + h + k]

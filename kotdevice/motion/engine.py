@@ -152,7 +152,11 @@ class _OpenSet:
     out_rates: list = field(default_factory=list)  # ... its fastest rate on the way out / ROM
     durations: list = field(default_factory=list)  # seconds each rep took
     last_end_s: float = 0.0
-    base_angle: float | None = None
+    base: Extreme | None = None  # where the last rep ended (re-projected if the mount changes)
+
+    @property
+    def base_angle(self) -> float | None:
+        return None if self.base is None else self.base.v
 
 
 class MotionEngine:
@@ -186,7 +190,7 @@ class MotionEngine:
         self._last_motion_t = -1e9
         self._pending: Candidate | None = None
         self._ktw_wait: list[Extreme] = []
-        self._unused: Candidate | None = None  # the last swing that started no set
+        self._unused: list[Candidate] = []  # the last few swings that started no set
         self._r_evt = self._k[K.R:K.R + 3].copy()
         self._learned = False
         self._last_walk_end_s = -math.inf
@@ -216,7 +220,8 @@ class MotionEngine:
         if mode != self._mode:
             # counting and the test never share a swing: each starts afresh from here
             self._tracker.reset()
-            self._pending = self._unused = None
+            self._pending = None
+            self._unused = []
         self._mode = mode
         self._ktw_peak = None
 
@@ -421,6 +426,8 @@ class MotionEngine:
         self._mount_t_s = float(row[K.E_T])
         # turning points already seen were projected with the old axis
         self._tracker.reproject(r)
+        if self._open is not None and self._open.base is not None:
+            self._open.base.reproject(r)  # (idempotent: the tracker may hold it too)
         out = [MountEvent(float(row[K.E_T]), reason, round(rotation_about_shin_deg(r), 2), self._leg)]
         for x in self._ktw_wait:
             x.reproject(r)
@@ -498,7 +505,9 @@ class MotionEngine:
                 # would start a set by itself, continues this one rather than being lost
                 typical = max(typical, c.rom / cs.in_set_max_frac)
             if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
-                    kind is None or kind == op.exercise or self._exercise is not None) \
+                    kind is None or kind == op.exercise or self._exercise is not None
+                    or (kind == "backward_walk" and op.exercise == "squat"
+                        and self._squat_paced(op, c))) \
                     and self._in_rhythm(op, c, typical):
                 out.append(self._add_rep(op, c))
                 return out
@@ -508,7 +517,10 @@ class MotionEngine:
         if kind is None or kind == "walk":
             # kept in case a set starts right after it (a forward-looking "walk" may be
             # a backward walk's first stride, leaning in from standing)
-            self._unused = c if kind is None or stride_like(c, cs) else None
+            if kind is None or stride_like(c, cs):
+                self._unused = self._unused[-(cs.lookback_reps - 1):] + [c]
+            else:
+                self._unused = []
             return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
         stand = self.stand_angle_deg
@@ -517,17 +529,18 @@ class MotionEngine:
             self._upright = True
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
         self._n_sets += 1
-        r, self._unused = self._unused, None
-        if r is not None and r.s == c.s and 0.0 <= c.start_s - r.end_s <= cs.first_rep_lookback_s \
-                and fits_set(r, kind, c.s, c.rom, cs, c.start.v) \
-                and r.peak_hold_s <= cs.set_hold_factor * max(c.peak_hold_s, cs.set_hold_floor_s) and (
-                    kind in ("squat", "tib_raise")
-                    or (kind == "backward_walk" and stride_like(r, cs))):
-            # The swing just before, from the same start position, was this set's first rep
-            # (a partial one, too shallow to start a set on its own; a first stride less
-            # lopsided than the rest): count it now that the set is known - reported late,
-            # together with the second rep. (Not a "peak" held far longer than this rep's:
-            # that is standing still before the set, seen through a not yet learned mount.)
+        # The swings just before, from where each next one started, were this set's first
+        # reps (partial ones, too shallow to start a set on their own; a first stride less
+        # lopsided than the rest): count them now that the set is known - reported late,
+        # together with this rep.
+        back, nxt = [], c
+        for r in reversed(self._unused):
+            if not self._set_lead_in(r, nxt, c, kind, first=not back):
+                break
+            back.append(r)
+            nxt = r
+        self._unused = []
+        for r in reversed(back):
             rep = self._add_rep(self._open, r)
             rep = replace(rep, detected_s=round(max(rep.detected_s, c.detected_s), 3))
             self._open.reps[-1] = rep
@@ -562,10 +575,40 @@ class MotionEngine:
                 return False
         return True
 
+    def _set_lead_in(self, r: Candidate, nxt: Candidate, c: Candidate, kind: str,
+                     first: bool) -> bool:
+        """Was swing ``r``, which ended just before ``nxt`` started, a lead-in rep of the set
+        that ``c`` starts? It fits the set from where ``nxt`` started, and its peak was not
+        held far longer than c's (that is standing still before the set, seen through a
+        not yet learned mount). Further back than one swing it must also look like c: a
+        shallow first try is one swing, a run of them is reps done alike."""
+        cs = self.settings.counting
+        ok = (r.s == c.s and 0.0 <= nxt.start_s - r.end_s <= cs.first_rep_lookback_s
+              and fits_set(r, kind, c.s, c.rom, cs, nxt.start.v)
+              and r.peak_hold_s <= cs.set_hold_factor * max(c.peak_hold_s, cs.set_hold_floor_s)
+              and (kind in ("squat", "tib_raise")
+                   or (kind == "backward_walk" and stride_like(r, cs))))
+        if ok and not first:
+            ok = r.rom >= cs.lookback_rom_frac * c.rom \
+                and 1.0 / cs.lookback_dur_factor <= r.duration / c.duration <= cs.lookback_dur_factor
+        return ok
+
+    def _squat_paced(self, op: _OpenSet, c: Candidate) -> bool:
+        """A lopsided swing (down quicker than up, no pause) in a squat set, as long and as
+        quick per degree as the set's reps: the next squat, not a first backward stride
+        (strides are shorter and quicker than any squat rep)."""
+        cs = self.settings.counting
+        rates = [r for r in op.rates if math.isfinite(r)]
+        return bool(rates) \
+            and c.duration >= cs.squat_not_stride_dur_frac * float(np.median(op.durations)) \
+            and max(c.rpos, c.rneg) / max(c.rom, 1.0) \
+            <= cs.squat_not_stride_pace * float(np.median(rates))
+
     def _gait_like(self, c: Candidate) -> bool:
         cs = self.settings.counting
         return (c.rom >= cs.gait_min_rom_deg and c.duration <= cs.walk_max_s
-                and max(c.rpos, c.rneg) >= cs.walk_min_rate_dps)
+                and max(c.rpos, c.rneg) >= cs.walk_min_rate_dps
+                and c.peak_hold_s <= cs.gait_max_hold_s)
 
     def _kind(self, c: Candidate) -> str | None:
         """Exercise of a candidate that would start a set (forced exercise respected)."""
@@ -601,7 +644,7 @@ class MotionEngine:
         op.out_rates.append(c.out_rate / max(c.rom, 1.0) if sure else math.nan)
         op.durations.append(c.duration)
         op.last_end_s = c.end_s
-        op.base_angle = c.end.v
+        op.base = c.end
         typical = float(np.median(op.roms))
         rep = self._rep_event(op, c, len(op.reps) + 1, typical)
         op.reps.append(rep)

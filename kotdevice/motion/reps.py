@@ -13,7 +13,7 @@ counts is the exercise's business (``classify``). Pure logic, no I/O, a few call
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -206,6 +206,7 @@ class SwingTracker:
     rebase_hold_s: float = 0.6
     rebase_frac: float = 0.2  # ... having come back at least this share (not a slow start back)
     rest_hold_s: float = 1.5  # held this long anywhere: a rest, the next rep starts from there
+    creep_frac: float = 0.1  # a held peak creeping back this share of its swing is still held
     step_rise_frac: float = 0.5  # ... if what follows a held step rises this share of the step
     start: Extreme | None = None
     peak: Extreme | None = None
@@ -214,7 +215,8 @@ class SwingTracker:
     _ivpeak: Extreme | None = None
     _stats: list = field(default_factory=lambda: [0.0, 0.0, 0.0, -1e9, 1e9, 0, -1])
     _lastv: Extreme | None = None  # the latest valley between the start and the peak
-    _prev: tuple | None = None  # (start, peak, stats) given up by a rebase part-way back
+    # (start, peak, stats, when it left the start) of a swing given up by a rebase part-way back
+    _prev: tuple | None = None
 
     def reset(self) -> None:
         self.start = None
@@ -238,14 +240,22 @@ class SwingTracker:
 
     def swing_started_s(self) -> float | None:
         """When the swing in progress (out from its start, not yet back) left its start;
-        None when no swing is under way."""
-        return self.start.t_last if self.start is not None and self.peak is not None else None
+        None when no swing is under way. A swing given up on a plateau (a long-held bottom
+        that crept a little) is still under way: it may yet come back as a rep (see _prev)."""
+        t = [] if self._prev is None else [self._prev[3]]
+        if self.start is not None and self.peak is not None:
+            t.append(self.start.t_last)
+        return min(t) if t else None
 
     def _give_up(self, peak: Extreme, t: float) -> None:
         """Remember the swing given up at a rebase (the first one, while it can still end)."""
         pv = self._prev
-        if pv is None or t - pv[0].t_last > self.max_rep_s:
-            self._prev = (self.start, peak, list(self._stats))
+        if pv is None or t - pv[3] > self.max_rep_s:
+            # its time limit runs from when the angle left the start, not from a bump in
+            # the standing before it that became the start
+            left = _departure(self.start, peak, self.s)
+            self._prev = (self.start, peak, list(self._stats),
+                          left if math.isfinite(left) else self.start.t_last)
 
     def _acc(self, e: Extreme) -> None:
         st = self._stats
@@ -254,6 +264,45 @@ class SwingTracker:
         st[2] = max(st[2], e.acc)
         st[3] = max(st[3], e.fmax)
         st[4] = min(st[4], e.fmin)
+
+    def _resume_given_up(self, e: Extreme) -> Candidate | None:
+        """A swing given up on a plateau (a long-held bottom that crept a little lower) that
+        wobbled there and then went on back to its old start: the whole is one rep, from the
+        old start, not a sub-degree swing off the plateau (which would lose the rep)."""
+        pv = self._prev
+        if pv is None or self.peak is None:
+            return None
+        p0, pk, st0, left = pv
+        s = self.s
+        if e.t_first - left > self.max_rep_s:
+            return None
+        prom = s * (pk.v - p0.v)
+        band = max(0.5, 0.035 * prom)  # Candidate.peak_hold_s's band
+        if prom < self.min_rom_deg or not (
+                # the plateau just below the given-up peak (not sitting well below a
+                # stand-to-sit overshoot, nor above it), the wobble off it within the
+                # peak's band, and back near the old start
+                -band <= s * (pk.v - self.start.v) <= self.creep_frac * prom
+                and abs(self.peak.v - pk.v) <= band
+                and s * (pk.v - e.v) >= self.return_frac * prom):
+            return None
+        # one hold, wobbling: it lasted from reaching the first peak to leaving the last
+        p = self.peak if s * self.peak.v > s * pk.v else pk
+        p = replace(p, t_first=min(pk.t_first, self.peak.t_first),
+                    t_last=max(pk.t_last, self.peak.t_last))
+        c = self._given_up_rep(p0, p, st0, e)
+        self.start, self.peak = e, None
+        self._reset_stats()
+        return c
+
+    def _given_up_rep(self, p0: Extreme, pk: Extreme, st0: list, e: Extreme) -> Candidate:
+        """The rep a given-up swing was after all: its statistics are those up to the give-up
+        and those since (the way back, often its fastest part)."""
+        st = self._stats
+        self._prev = None
+        return Candidate(self.s, p0, pk, e, max(st0[0], st[0]), max(st0[1], st[1]),
+                         max(st0[2], st[2]), max(st0[3], st[3]), min(st0[4], st[4]),
+                         n_peaks=int(st0[5]))
 
     def feed(self, e: Extreme) -> Candidate | None:
         s = self.s
@@ -272,7 +321,7 @@ class SwingTracker:
                         or (held >= self.rebase_hold_s and s * (p.v - x.v) >= self.rebase_frac * rom)
                         # at rest on a plateau: held at the top, then barely lower, for long
                         or (x.t_last - p.t_first >= self.rest_hold_s
-                            and s * (p.v - x.v) <= 0.1 * rom))):
+                            and s * (p.v - x.v) <= self.creep_frac * rom))):
                     # held for a while part-way back (sat down on a chair): a new start
                     # position; the way down to it was not a rep - unless the angle goes on
                     # back past the old start (a long paused bottom that crept): see _prev
@@ -320,18 +369,17 @@ class SwingTracker:
         if self.peak is None:
             pv = self._prev
             if pv is not None and s * e.v <= s * self.start.v:
-                p0, pk, st = pv
+                p0, pk, st, left = pv
                 prom = s * (pk.v - p0.v)
-                if e.t_first - p0.t_last > self.max_rep_s:
+                if e.t_first - left > self.max_rep_s:
                     self._prev = None
                 elif prom >= self.min_rom_deg and s * (pk.v - e.v) >= self.return_frac * prom:
                     # the given-up swing went on back after all: it was a rep (a plateau
                     # that only crept a little lower keeps waiting for it)
-                    self._prev = None
+                    c = self._given_up_rep(p0, pk, st, e)
                     self.start = e
                     self._reset_stats()
-                    return Candidate(s, p0, pk, e, st[0], st[1], st[2], st[3], st[4],
-                                     n_peaks=int(st[5]))
+                    return c
             if s * e.v <= s * self.start.v or e.t - self.start.t_last > self.max_rep_s:
                 self.start = e
                 self._reset_stats()
@@ -342,6 +390,9 @@ class SwingTracker:
             self.start, self.peak = e, None
             self._reset_stats()
             return None
+        c = self._resume_given_up(e)
+        if c is not None:
+            return c
         if rom >= self.min_rom_deg and ret >= self.return_frac * rom:
             st = self._stats
             lv, p = self._lastv, self.peak
@@ -362,7 +413,7 @@ class SwingTracker:
         held = e.t_last - e.t_first
         if s * e.v <= s * self.start.v or held >= self.rest_hold_s or (
                 held >= self.rebase_hold_s and ret >= self.rebase_frac * rom) or (
-                e.t_last - self.peak.t_first >= self.rest_hold_s and ret <= 0.1 * rom):
+                e.t_last - self.peak.t_first >= self.rest_hold_s and ret <= self.creep_frac * rom):
             # back below the start, or held part-way back (sat down): a new start position.
             # Remember what was given up: a slow rep's end settles part-way back and then
             # creeps the rest of the way (see the peak None branch).
@@ -412,6 +463,7 @@ class CountSettings:
     # far beyond any tibialis raise, and not a movement off a wall (which never comes back)
     squat_from_lean_rom_deg: float = 20.0
     squat_from_lean_return: float = 0.15  # ... and back where it started (a rep, not a posture change)
+    squat_from_lean_hold_s: float = 3.0  # ... not standing a while (stepped off the wall and back)
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
     walk_max_s: float = 3.2  # the first stride from standing is longer
@@ -421,6 +473,11 @@ class CountSettings:
     gait_asym: float = 1.15  # backward walk: the outward (swing) half this much faster
     gait_asym_dur: float = 1.25  # ... and (when known) its middle 80 % this much shorter,
     gait_asym_clear: float = 1.4  # ... unless its peak rate is this much faster
+    gait_max_hold_s: float = 0.5  # a stride turns without stopping (simulated gait: <= 0.26 s)
+    # a lopsided swing in a squat set is its next rep if it is at least this share of the
+    # set's median rep long, and at most this much quicker per degree (a stride is neither)
+    squat_not_stride_dur_frac: float = 0.75
+    squat_not_stride_pace: float = 1.3
     gait_heel_strike_deg: float = 4.0  # forward walking: heel strike leans back this far
     step_hold_s: float = 0.25  # a step-up/down rep ends standing on the step this long
     base_tol_deg: float = 4.0  # a rep in a set starts where the last one ended, within this
@@ -439,16 +496,22 @@ class CountSettings:
     set_gap_default_s: float = 1.0
     set_pace_factor: float = 2.0
     resume_pace_factor: float = 1.6  # after a pause, the way out no quicker than this x the set's
-    # a swing ending at most this long before a set's first rep, from the same start, is
-    # counted as the set's (partial) first rep once the set is known
-    first_rep_lookback_s: float = 1.5
+    # a swing ending at most this long before a set's first rep, from where that started, is
+    # counted as the set's (partial) first rep once the set is known (MotionEngine._set_lead_in)
+    first_rep_lookback_s: float = 2.5
+    lookback_reps: int = 3  # ... up to this many swings back, each ending this soon before the next,
+    lookback_rom_frac: float = 0.6  # ... and (beyond the first) this deep
+    lookback_dur_factor: float = 1.5  # ... and about as long as the set's first recognised rep
     rest_gap_s: dict = field(default_factory=lambda: {"squat": 8.0, "tib_raise": 6.0,
                                                       "backward_walk": 4.0})
 
 
 def stride_like(c: Candidate, cs: CountSettings) -> bool:
-    """Backward-walk stride: fast, and the swing (out) faster than the stance (back)."""
-    return max(c.rpos, c.rneg) >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate
+    """Backward-walk stride: fast, the swing (out) faster than the stance (back), and no
+    pause at the turn (a squat going down a little quicker than it comes up holds its
+    bottom; gait never stops there)."""
+    return max(c.rpos, c.rneg) >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate \
+        and c.peak_hold_s <= cs.gait_max_hold_s
 
 
 def symmetric_swing(c: Candidate, cs: CountSettings) -> bool:
@@ -469,9 +532,11 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
     standing angle; the engine passes vertical for a session begun at the wall)."""
     dur = c.duration
     fastest = max(c.rpos, c.rneg)
-    if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s:
-        # gait: the swing phase is the fast half. Walking backward the shin swings forward
-        # (angle rising) fast; walking forward it swings back fast.
+    if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s \
+            and c.peak_hold_s <= cs.gait_max_hold_s:
+        # gait: the swing phase is the fast half, and it never stops at the turn. Walking
+        # backward the shin swings forward (angle rising) fast; walking forward it swings
+        # back fast.
         if stride_like(c, cs) and not symmetric_swing(c, cs):
             return "backward_walk"
         # forward walking: the fast swing back ends at heel strike, where the shin leans
@@ -506,7 +571,8 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
             and c.n_peaks <= cs.max_peaks_first and (not lean or (
                 c.rom >= cs.squat_from_lean_rom_deg
-                and abs(c.end.v - c.start.v) <= cs.squat_from_lean_return * c.rom)):
+                and abs(c.end.v - c.start.v) <= cs.squat_from_lean_return * c.rom
+                and c.peak_hold_s <= cs.squat_from_lean_hold_s)):
         return "squat"
     return None
 
