@@ -30,3 +30,18 @@ def test_sweep_sessions_carry_their_reps_and_the_table_scores_them(capsys):
         right = sum(n == m and ex == name for (ex, n), m in zip(r["got"], r["truth"])) \
             if len(r["got"]) == len(r["truth"]) else 0
         assert row.split("|")[3].strip() == f"{100 * right / 2:.1f} %"
+
+
+def test_raise_sessions_begin_standing_and_lean_back_to_the_wall_before_each_set():
+    # CONTRACTS §1: every session begins with quiet standing
+    rng = np.random.default_rng(3)
+    case = tempo.draw_case(rng, "tib")
+    blk, truth = tempo.synth_session(case)
+
+    def gravity_at(t0, t1):
+        m = (blk.t_s >= t0) & (blk.t_s < t1)
+        g = blk.accel_g[m].mean(axis=0)
+        return g / np.linalg.norm(g)
+
+    lean = np.degrees(np.arccos(np.clip(gravity_at(0.0, 2.0) @ gravity_at(5.2, 5.9), -1, 1)))
+    assert abs(lean - (3.0 - case["base_deg"])) < 1.0

@@ -5,8 +5,8 @@ presets (and so its habits) the engine was tuned beside. This sweep draws sets f
 different, deliberately plain generator (``motion/_synth``: a rigid shin under gravity with
 the sensor 0.22 m up it) over a wider space than those presets: squats going down in
 0.6-3 s, holding the bottom 0-3 s, coming up no slower than 1.25x the descent, resting
-0-1.5 s at the top, 10-45 deg deep; tibialis raises of 2-6 deg in sessions that start
-leaning against the wall; 50-1000 Hz, gyro scale 0.9-1.05 (REAL-SIGNALS §5), 6-12 Hz
+0-1.5 s at the top, 10-45 deg deep; tibialis raises of 2-6 deg, leaning back 12-19 deg to
+a wall from standing before each set (a session begins standing, CONTRACTS §1); 50-1000 Hz, gyro scale 0.9-1.05 (REAL-SIGNALS §5), 6-12 Hz
 jitter bursts with the movement (§6-8), strap rotated up to ±30 deg and tilted ±15 deg.
 Markdown on stdout, progress on stderr.
 """
@@ -44,13 +44,15 @@ def synth_session(case: dict):
     """(ImuBlock, true reps per set) for one case."""
     import numpy as np
 
-    from kotdevice.motion._synth import add_movement_jitter, imu_from_angles, rep_profile
+    from kotdevice.motion._synth import _ramp, add_movement_jitter, imu_from_angles, rep_profile
     from kotdevice.samples import ImuBlock
 
     rng = np.random.default_rng(case["seed"])
     n = case["reps"]
+    stand = 3.0
+    wall = case["base_deg"] < stand  # raises: lean back to the wall before each set
     starts, amps, down, hold, up = [], [], [], [], []
-    t = 3.0
+    t = 6.0 if wall else 3.0  # standing first (CONTRACTS §1), then walk to the wall
     for _ in range(2):  # two sets, 10 s apart
         for _ in range(n):
             down.append(case["down_s"] * (1 + 0.05 * rng.standard_normal()))
@@ -62,8 +64,14 @@ def synth_session(case: dict):
         t += 10.0
     tf = np.arange(0.0, t + 3.0, 0.001)
     base = case["base_deg"]
-    th, _ = rep_profile(tf, starts, amps, down, hold, up, base)
-    phi = 0.1 * (th - base) * np.sin(2 * np.pi * 0.2 * tf)
+    reps, spans = rep_profile(tf, starts, amps, down, hold, up, 0.0)
+    phi = 0.1 * reps * np.sin(2 * np.pi * 0.2 * tf)
+    th = reps + (base if not wall else stand)
+    if wall:
+        # lean back over 1.5 s, settled 1 s before the first raise; back to standing 0.5 s
+        # after the last (some 5 s of standing between the sets)
+        for a, b in (spans[0], spans[n - 1]), (spans[n], spans[-1]):
+            th += (base - stand) * (_ramp((tf - a[0] + 2.5) / 1.5) - _ramp((tf - b[1] - 0.5) / 1.5))
     blk, _, _ = imu_from_angles(tf, th, phi, case["rot_deg"], 2.0, case["tilt_front_deg"], seed=case["seed"])
     if case["jitter"]:
         blk = add_movement_jitter(tf, th, blk, rng)
