@@ -182,7 +182,6 @@ class MotionEngine:
         self._up_stand: np.ndarray | None = None
         self._mount_t_s = -math.inf  # when the mount last changed
         self._up_stand0: np.ndarray | None = None  # the session's first standing reference
-        self._upright = False  # a squat or walk set started near the standing reference
         self._rs = np.zeros(K.RS_SIZE)  # still-stance scan (re-learns the reference)
         self._calibrating = False
         self._ktw: dict[str, float] = {}
@@ -245,7 +244,6 @@ class MotionEngine:
         self._calibrating = True
         self._learned = False
         self._up_stand = self._up_stand0 = None
-        self._upright = False
         self._up_sum[:] = 0.0
         self._t0 = None
 
@@ -355,19 +353,6 @@ class MotionEngine:
             self._up_sum += up[sel].sum(axis=0)
         if t[-1] >= self._t0 + self.settings.stand_window_s and np.linalg.norm(self._up_sum) > 0:
             self._up_stand = self._up_stand0 = self._up_sum / np.linalg.norm(self._up_sum)
-
-    def _lean_reference(self) -> float | None:
-        """The angle leaning back against a wall is measured from: the standing angle - or
-        vertical, when the session's first stance itself leaned back (quiet at the wall from
-        the start) and no squat or walking set has started from it since (then it was a strap
-        tilted back on a standing shin). Judged from the first stance, so that re-learned
-        stances near it cannot flip the call."""
-        if self._up_stand0 is None:
-            return None
-        if not self._upright and tibial_angle_deg(self._up_stand0, self._r_evt) \
-                <= -self.settings.counting.tib_lean_back_deg:
-            return 0.0
-        return self.stand_angle_deg
 
     def _restand_upto(self, t: np.ndarray, ang: np.ndarray, fo, j: int, t_to: float) -> int:
         """Run the re-stand scan over this block's samples from j up to time t_to; returns
@@ -523,10 +508,6 @@ class MotionEngine:
                 self._unused = []
             return out
         variant = squat_variant(c, self.stand_angle_deg) if kind == "squat" else None
-        stand = self.stand_angle_deg
-        if kind in ("squat", "backward_walk") and stand is not None \
-                and abs(c.start_angle - stand) <= self.settings.restand_tol_deg:
-            self._upright = True
         self._open = _OpenSet(kind, variant, c.s, self._n_sets)
         self._n_sets += 1
         # The swings just before, from where each next one started, were this set's first
@@ -613,7 +594,7 @@ class MotionEngine:
     def _kind(self, c: Candidate) -> str | None:
         """Exercise of a candidate that would start a set (forced exercise respected)."""
         stand = self.stand_angle_deg
-        k = classify(c, stand, self.settings.counting, self._lean_reference())
+        k = classify(c, stand, self.settings.counting)
         if self._exercise is None:
             return k
         ex = self._exercise

@@ -525,11 +525,11 @@ def symmetric_swing(c: Candidate, cs: CountSettings) -> bool:
     return mo is not None and mb is not None and mb < cs.gait_asym_dur * mo
 
 
-def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
-             lean_ref: float | None = None) -> str | None:
+def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str | None:
     """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...).
-    ``lean_ref``: the angle leaning back against a wall is measured from (default: the
-    standing angle; the engine passes vertical for a session begun at the wall)."""
+    Leaning back against a wall is measured from the standing angle: every session begins
+    standing (CONTRACTS §1), and a strap can sit 18° off sagittally (REAL-SIGNALS §2), so
+    the absolute angle says nothing about a wall."""
     dur = c.duration
     fastest = max(c.rpos, c.rneg)
     if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s \
@@ -561,8 +561,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
         if c.out_rate > cs.max_peak_to_mean * c.rom / out_s:
             return None
     # leaning back against the wall, relative to standing
-    ref = stand_angle if lean_ref is None else lean_ref
-    lean = ref is not None and c.start_angle <= ref - cs.tib_lean_back_deg
+    lean = stand_angle is not None and c.start_angle <= stand_angle - cs.tib_lean_back_deg
     if lean and cs.tib_min_rom_deg <= c.rom <= cs.tib_max_rom_deg \
             and cs.tib_min_s <= dur <= cs.tib_max_s \
             and c.start.t_last - c.start.t_first >= cs.tib_start_hold_s:
