@@ -7,7 +7,8 @@ the sensor 0.22 m up it) over a wider space than those presets: squats going dow
 0.6-3 s, holding the bottom 0-3 s, coming up no slower than 1.25x the descent, resting
 0-1.5 s at the top, 10-45 deg deep; tibialis raises of 2-6 deg, leaning back 12-19 deg to
 a wall from standing before each set (a session begins standing, CONTRACTS §1); 50-1000 Hz, gyro scale 0.9-1.05 (REAL-SIGNALS §5), 6-12 Hz
-jitter bursts with the movement (§6-8), strap rotated up to ±30 deg and tilted ±15 deg.
+jitter bursts with the movement (§6-8), strap rotated up to ±30 deg and tilted ±15 deg
+sideways and ±18 deg sagittally (§2).
 Markdown on stdout, progress on stderr.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ def draw_case(rng, family: str) -> dict:
     case.update(family=family, reps=int(rng.integers(5, 13)), rate_hz=float(rng.choice([50, 100, 200, 400, 1000])),
                 gyro_scale=float(rng.choice([1.0, 0.9, 1.05])), jitter=bool(rng.random() < 0.7),
                 rot_deg=rng.uniform(-30, 30), tilt_front_deg=rng.uniform(-15, 15), seed=int(rng.integers(1 << 30)))
+    case["tilt_sag_deg"] = rng.uniform(-18, 18)  # standing reads 0-18 deg off (REAL-SIGNALS §2)
     return case
 
 
@@ -72,7 +74,8 @@ def synth_session(case: dict):
         # after the last (some 5 s of standing between the sets)
         for a, b in (spans[0], spans[n - 1]), (spans[n], spans[-1]):
             th += (base - stand) * (_ramp((tf - a[0] + 2.5) / 1.5) - _ramp((tf - b[1] - 0.5) / 1.5))
-    blk, _, _ = imu_from_angles(tf, th, phi, case["rot_deg"], 2.0, case["tilt_front_deg"], seed=case["seed"])
+    blk, _, _ = imu_from_angles(tf, th, phi, case["rot_deg"], case.get("tilt_sag_deg", 2.0),
+                                case["tilt_front_deg"], seed=case["seed"])
     if case["jitter"]:
         blk = add_movement_jitter(tf, th, blk, rng)
     idx = np.arange(0, len(tf), max(1, int(round(1000.0 / case["rate_hz"]))))
@@ -135,11 +138,12 @@ def run(args) -> int:
     fails = [r for r in res if not r["exact"]]
     if fails:
         print("\nSessions not counted exactly:\n")
-        print("| exercise | depth (°) | down / hold / up / top (s) | rate (Hz) | gyro scale | jitter | strap rot / tilt (°) | true | counted |")
+        print("| exercise | depth (°) | down / hold / up / top (s) | rate (Hz) | gyro scale | jitter | strap rot / sideways / sagittal (°) | true | counted |")
         print("| --- | ---: | --- | ---: | ---: | --- | --- | --- | --- |")
         for r in fails:
             got = ", ".join(f"{n}" if ex == r["exercise"] else f"{n} {ex}" for ex, n in r["got"]) or "none"
             print(f"| {r['exercise']} | {r['amp_deg']:.1f} | {r['down_s']:.2f} / {r['hold_s']:.1f} / {r['up_s']:.2f} / "
                   f"{r['top_s']:.1f} | {r['rate_hz']:.0f} | {r['gyro_scale']} | {'yes' if r['jitter'] else 'no'} | "
-                  f"{r['rot_deg']:.0f} / {r['tilt_front_deg']:.0f} | {', '.join(map(str, r['truth']))} | {got} |")
+                  f"{r['rot_deg']:.0f} / {r['tilt_front_deg']:.0f} / {r['tilt_sag_deg']:.0f} | "
+                  f"{', '.join(map(str, r['truth']))} | {got} |")
     return 0
