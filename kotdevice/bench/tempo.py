@@ -6,9 +6,9 @@ different, deliberately plain generator (``motion/_synth``: a rigid shin under g
 the sensor 0.22 m up it) over a wider space than those presets: squats going down in
 0.6-3 s, holding the bottom 0-3 s, coming up no slower than 1.25x the descent, resting
 0-1.5 s at the top, 10-45 deg deep; tibialis raises of 2-6 deg, leaning back 12-19 deg to
-a wall from standing before each set (a session begins standing, CONTRACTS §1); 50-1000 Hz, gyro scale 0.9-1.05 (REAL-SIGNALS §5), 6-12 Hz
-jitter bursts with the movement (§6-8), strap rotated up to ±30 deg and tilted ±15 deg
-sideways and ±18 deg sagittally (§2).
+a wall from standing before each set (a session begins standing, CONTRACTS §1); 50-1000 Hz,
+gyro scale 0.9-1.05 (REAL-SIGNALS §5), 6-12 Hz jitter bursts with the movement (§6-8), the
+strap rotated up to ±30 deg and tilted ±15 deg sideways and ±18 deg sagittally (§2).
 Markdown on stdout, progress on stderr.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def synth_session(case: dict):
         # after the last (some 5 s of standing between the sets)
         for a, b in (spans[0], spans[n - 1]), (spans[n], spans[-1]):
             th += (base - stand) * (_ramp((tf - a[0] + 2.5) / 1.5) - _ramp((tf - b[1] - 0.5) / 1.5))
-    blk, _, _ = imu_from_angles(tf, th, phi, case["rot_deg"], case.get("tilt_sag_deg", 2.0),
+    blk, _, _ = imu_from_angles(tf, th, phi, case["rot_deg"], case["tilt_sag_deg"],
                                 case["tilt_front_deg"], seed=case["seed"])
     if case["jitter"]:
         blk = add_movement_jitter(tf, th, blk, rng)

@@ -25,6 +25,7 @@ from kotdevice.motion.metrics import set_metrics
 from kotdevice.motion.mount import Mount, rotation_about_shin_deg, tibial_angle_deg
 from kotdevice.motion.reps import (
     Candidate, CountSettings, Extreme, SwingTracker, classify, fits_set, squat_variant, stride_like,
+    turns_without_stopping,
 )
 from kotdevice.samples import Gap, ImuBlock
 
@@ -491,8 +492,7 @@ class MotionEngine:
                 typical = max(typical, c.rom / cs.in_set_max_frac)
             if fits_set(c, op.exercise, op.s, typical, cs, op.base_angle) and (
                     kind is None or kind == op.exercise or self._exercise is not None
-                    or (kind == "backward_walk" and op.exercise == "squat"
-                        and self._squat_paced(op, c))) \
+                    or self._paced_like_set(op, c)) \
                     and self._in_rhythm(op, c, typical):
                 out.append(self._add_rep(op, c))
                 return out
@@ -574,22 +574,23 @@ class MotionEngine:
                 and 1.0 / cs.lookback_dur_factor <= r.duration / c.duration <= cs.lookback_dur_factor
         return ok
 
-    def _squat_paced(self, op: _OpenSet, c: Candidate) -> bool:
-        """A lopsided swing (down quicker than up, no pause) in a squat set, as long and as
-        quick per degree as the set's reps: the next squat, not a first backward stride
-        (strides are shorter and quicker than any squat rep)."""
+    def _paced_like_set(self, op: _OpenSet, c: Candidate) -> bool:
+        """A swing that alone would look like another exercise, but as long and as quick per
+        degree as the set's own reps, is the set's next rep (a squat dropping a little
+        quicker than it rises is no first backward stride: strides are shorter and quicker
+        than any squat rep)."""
         cs = self.settings.counting
         rates = [r for r in op.rates if math.isfinite(r)]
         return bool(rates) \
-            and c.duration >= cs.squat_not_stride_dur_frac * float(np.median(op.durations)) \
+            and c.duration >= cs.paced_dur_frac * float(np.median(op.durations)) \
             and max(c.rpos, c.rneg) / max(c.rom, 1.0) \
-            <= cs.squat_not_stride_pace * float(np.median(rates))
+            <= cs.paced_rate_factor * float(np.median(rates))
 
     def _gait_like(self, c: Candidate) -> bool:
         cs = self.settings.counting
         return (c.rom >= cs.gait_min_rom_deg and c.duration <= cs.walk_max_s
                 and max(c.rpos, c.rneg) >= cs.walk_min_rate_dps
-                and c.peak_hold_s <= cs.gait_max_hold_s)
+                and turns_without_stopping(c, cs))
 
     def _kind(self, c: Candidate) -> str | None:
         """Exercise of a candidate that would start a set (forced exercise respected)."""

@@ -474,10 +474,11 @@ class CountSettings:
     gait_asym_dur: float = 1.25  # ... and (when known) its middle 80 % this much shorter,
     gait_asym_clear: float = 1.4  # ... unless its peak rate is this much faster
     gait_max_hold_s: float = 0.5  # a stride turns without stopping (simulated gait: <= 0.26 s)
-    # a lopsided swing in a squat set is its next rep if it is at least this share of the
-    # set's median rep long, and at most this much quicker per degree (a stride is neither)
-    squat_not_stride_dur_frac: float = 0.75
-    squat_not_stride_pace: float = 1.3
+    # a swing that looks like another exercise on its own (a squat dropping a little quicker
+    # than it rises looks like a stride) is the set's next rep if it is at least this share
+    # of the set's median rep long and at most this much quicker per degree
+    paced_dur_frac: float = 0.75
+    paced_rate_factor: float = 1.3
     gait_heel_strike_deg: float = 4.0  # forward walking: heel strike leans back this far
     step_hold_s: float = 0.25  # a step-up/down rep ends standing on the step this long
     base_tol_deg: float = 4.0  # a rep in a set starts where the last one ended, within this
@@ -506,12 +507,17 @@ class CountSettings:
                                                       "backward_walk": 4.0})
 
 
+def turns_without_stopping(c: Candidate, cs: CountSettings) -> bool:
+    """Gait never holds its turn (a squat with a held bottom does)."""
+    return c.peak_hold_s <= cs.gait_max_hold_s
+
+
 def stride_like(c: Candidate, cs: CountSettings) -> bool:
     """Backward-walk stride: fast, the swing (out) faster than the stance (back), and no
     pause at the turn (a squat going down a little quicker than it comes up holds its
     bottom; gait never stops there)."""
     return max(c.rpos, c.rneg) >= cs.gait_min_rate_dps and c.out_rate >= cs.gait_asym * c.back_rate \
-        and c.peak_hold_s <= cs.gait_max_hold_s
+        and turns_without_stopping(c, cs)
 
 
 def symmetric_swing(c: Candidate, cs: CountSettings) -> bool:
@@ -533,7 +539,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
     dur = c.duration
     fastest = max(c.rpos, c.rneg)
     if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s \
-            and c.peak_hold_s <= cs.gait_max_hold_s:
+            and turns_without_stopping(c, cs):
         # gait: the swing phase is the fast half, and it never stops at the turn. Walking
         # backward the shin swings forward (angle rising) fast; walking forward it swings
         # back fast.
