@@ -1,6 +1,8 @@
 """Rep candidates from turning points, and what a lone candidate looks like."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from kotdevice.motion.reps import Candidate, CountSettings, Extreme, SwingTracker, classify
@@ -88,6 +90,44 @@ def test_a_slow_rep_that_settles_part_way_back_is_still_a_rep():
            ext(-1, 1, 2.0, 1.1, t_first=2.0, t_last=2.7), ext(-1, 1, 3.0, -0.1)]
     (c,) = feed_all(tr, seq)
     assert c.start.v == 0.0 and c.peak.v == 2.0 and c.end.v == -0.1
+
+
+def test_an_end_that_creeps_the_rest_of_the_way_while_held_is_the_rep_end():
+    # a 3 deg partial raise comes back to 50 % and settles, creeps on to 60 % while held for
+    # 2 s and is then left: that was the rep's end, not a new start with the rep given up
+    tr = SwingTracker(1)
+    seq = [ext(-1, 1, 0.0, 0.0, t_first=-1.0, t_last=0.0), ext(1, 1, 1.0, 3.0),
+           ext(-1, 1, 2.0, 1.5, t_first=2.0, t_last=2.1),
+           ext(-1, 2, 2.0, 1.2, t_first=2.0, t_last=4.0)]
+    (c,) = feed_all(tr, seq)
+    assert c.start.v == 0.0 and c.peak.v == 3.0 and c.end.v == 1.2
+    assert tr.start is not None and tr.start.v == 1.2 and tr.peak is None
+
+
+def test_a_held_step_that_crept_before_the_rise_is_the_reps_start():
+    # stand at 0, step into a stance at 10 held (settled at 2.0 s, creeping a little until it
+    # left at 3.6 s - no further settle report), then a 15 deg swing: the stance is its start
+    import math
+
+    tr = SwingTracker(1)
+    n = 32
+    rise = replace(ext(1, 1, 4.5, 25.0), dep_lo=10.0, dep_hi=25.0,
+                   dep=tuple(3.6 + 0.02 * j for j in range(n)))
+    seq = [ext(-1, 1, 0.0, 0.0, t_first=-1.0, t_last=0.5), ext(1, 1, 2.0, 10.0, t_last=2.1),
+           rise, ext(-1, 1, 5.6, 10.3)]
+    (c,) = feed_all(tr, seq)
+    assert c.start.v == 10.0 and c.rom == pytest.approx(15.0)
+    assert math.isclose(c.dep_s, 3.6, abs_tol=0.05)
+
+
+def test_a_start_a_degree_below_the_shifted_departure_table_still_finds_when_it_left():
+    # a mount learned mid-swing shifts the kernel's table by one offset while the start is
+    # re-projected exactly: the table's first level (17.3) then sits above the start (16.6)
+    start = ext(1, 1, 195.6, 16.6, t_first=195.6, t_last=195.75)
+    peak = replace(ext(1, 1, 201.5, 50.9), dep_lo=17.3, dep_hi=50.9,
+                   dep=(192.8,) + tuple(201.0 + 0.015 * j for j in range(31)))
+    c = Candidate(1, start, peak, ext(-1, 1, 202.0, 17.3), 200.0, 200.0, 0.0, 0.0, 0.0)
+    assert c.dep_s == pytest.approx(201.0)
 
 
 def test_a_rep_after_a_posture_change_starts_at_the_last_valley():

@@ -40,8 +40,8 @@ EXT = 30         # running extreme in the current direction (dir * angle)
 EXT_REF = 31     # value at which EXT_T was last moved (arrival within tol)
 EXT_T = 32
 T_LAST = 33      # last time within tol of the running extreme
-SET_REF = 34     # settle detector reference value
-SET_START = 35
+SET_REF = 34     # settle detector reference value (the fused angle, not the detection angle)
+SET_START = 35   # when the fused angle last moved out of the settle band
 SETTLED = 36
 SETTLED_V = 37
 PREV_EXT = 38    # last emitted opposite extreme (as an angle, not dir-scaled)
@@ -67,7 +67,8 @@ MIN_RAW = 57
 MAX_RAW = 58
 MIN_FR = 59
 MAX_FR = 60
-# 61-62: free
+HOLD_T0 = 61     # arrival the settle was timed from: the still-held report (how 3) counts from it
+# 62: free
 AX_ON = 63       # 1 while an axial-rotation episode (strap being turned?) is under way
 AX_PSI = 64      # integrated rotation about sensor X in the episode (deg)
 AX_PERP = 65     # integrated rotation perpendicular to X in the episode (deg)
@@ -384,8 +385,9 @@ def _start_extremum(st, d, v, t, ang, fro, ux, uy, uz):
     st[EXT_UP] = ux
     st[EXT_UP + 1] = uy
     st[EXT_UP + 2] = uz
-    st[SET_REF] = v
+    st[SET_REF] = ang
     st[SET_START] = t
+    st[HOLD_T0] = t
     st[SETTLED] = 0.0
     st[HELD] = 0.0
 
@@ -716,17 +718,28 @@ def engine_chunk(t_s, up, gyr, acc, st, cfg, ang_out, fro_out, rate_out, ev):
             st[SETTLED] = 0.0  # it went on past the held point: report again later
             st[HELD] = 0.0
         if (st[SETTLED] > 0.0 and st[HELD] == 0.0 and st[T_LAST] == t
-                and t - st[EXT_T] >= cfg[C_HOLD_S]):
+                and t - min(st[EXT_T], st[HOLD_T0]) >= cfg[C_HOLD_S]):
             ne = _emit(ev, ne, d, 3.0, st, t, h)
             st[HELD] = 1.0
-        if abs(v - st[SET_REF]) > s_tol:
-            st[SET_REF] = v
+        # Settled = the fused angle itself has stayed in a small band for C_SETTLE_T. The
+        # detection angle's two low-passes trail a fast return (a step-up's ~200 dps push)
+        # by ~0.15 s before they are within the band, which made such reps late; the fused
+        # angle is already smooth (gyro-integrated), so its stillness is the earlier sign.
+        if abs(ang - st[SET_REF]) > s_tol:
+            st[SET_REF] = ang
             st[SET_START] = t
         elif (st[SETTLED] == 0.0 and t - st[SET_START] >= cfg[C_SETTLE_T]
               and st[EXT] - w <= s_tol and st[EXT] - d * st[PREV_EXT] >= h):
+            # the detection angle is still closing in on where the fused angle stopped:
+            # that is the extreme's level, so closing in is neither a deeper extreme nor
+            # a later arrival
+            if d * ang > st[EXT]:
+                st[EXT] = d * ang
+                st[EXT_REF] = max(st[EXT_REF], d * ang)
             ne = _emit(ev, ne, d, 1.0, st, t, h)
             st[SETTLED] = 1.0
             st[SETTLED_V] = st[EXT]
+            st[HOLD_T0] = st[SET_START]
             swing = st[EXT] - d * st[PREV_EXT]
             st[AMP] = 0.7 * st[AMP] + 0.3 * swing
             _reset_seg(st, fr)

@@ -83,16 +83,34 @@ class Extreme:
 
 DEPART_FRAC = 0.05  # a rep has left its start once 5 % of its own ROM is covered
 DEPART_MIN_DEG = 0.5
+HOLD_BAND_MIN_DEG = 0.5  # smallest band a held extreme may wobble in
+DEPART_SLACK_FRAC = 0.15  # how far up the ROM a departure may be looked for
 
 
 def _departure(start: Extreme, peak: Extreme, s: int) -> float:
     if s <= 0 or not peak.dep:
         return math.nan
-    x = start.v + max(DEPART_FRAC * (peak.v - start.v), DEPART_MIN_DEG)
+    rom = peak.v - start.v
+    x = start.v + max(DEPART_FRAC * rom, DEPART_MIN_DEG)
     t = peak.departure(x)
+    # A mount learned between the start and the peak shifts the kernel's table by one offset
+    # and re-projects the start exactly, so the two may disagree by a degree: a level the
+    # angle last left before the start then stands for the next one it left after it.
+    step = (peak.dep_hi - peak.dep_lo) / max(1, len(peak.dep))
+    while t < start.t_first and x + step <= start.v + DEPART_SLACK_FRAC * rom:
+        x += step
+        t = peak.departure(x)
     if not (start.t_first <= t <= peak.t_first):
         return math.nan
     return t
+
+
+def _held_until(p: Extreme, e: Extreme, s: int) -> float:
+    """When a held extreme p was left for the further one e in the same direction: the
+    angle may creep a little along the plateau first, which the settle reports do not
+    follow; e's departure table says when it last was within the hold band of p."""
+    t = e.departure(p.v + s * HOLD_BAND_MIN_DEG)
+    return t if p.t_last < t <= e.t_first else p.t_last
 
 
 @dataclass
@@ -120,7 +138,7 @@ class Candidate:
         of it to leaving its hold band - a trembling, creeping hold counts whole."""
         p = self.peak
         t0, t1 = p.t_first, p.t_last
-        band = max(0.5, 0.035 * self.rom)
+        band = max(HOLD_BAND_MIN_DEG, 0.035 * self.rom)
         if self.s > 0 and p.dep:
             ta = p.departure(p.v - band)
             if self.start.t_first <= ta < t0:
@@ -277,7 +295,7 @@ class SwingTracker:
         if e.t_first - left > self.max_rep_s:
             return None
         prom = s * (pk.v - p0.v)
-        band = max(0.5, 0.035 * prom)  # Candidate.peak_hold_s's band
+        band = max(HOLD_BAND_MIN_DEG, 0.035 * prom)  # Candidate.peak_hold_s's band
         if prom < self.min_rom_deg or not (
                 # the plateau just below the given-up peak (not sitting well below a
                 # stand-to-sit overshoot, nor above it), the wobble off it within the
@@ -304,6 +322,25 @@ class SwingTracker:
                          max(st0[2], st[2]), max(st0[3], st[3]), min(st0[4], st[4]),
                          n_peaks=int(st0[5]))
 
+    def _close_rep(self, e: Extreme) -> Candidate:
+        """The angle came back from the peak to e: one rep."""
+        s, st = self.s, self._stats
+        lv, p = self._lastv, self.peak
+        if lv is not None and lv.t < p.t and abs(e.v - lv.v) < abs(e.v - self.start.v) \
+                and s * (p.v - lv.v) >= self.min_rom_deg:
+            # it came back to the last valley before the peak, not to the start: the rep
+            # is the one swing from there (what came before was a posture change)
+            c = Candidate(s, lv, p, e, max(p.rpos, e.rpos), max(p.rneg, e.rneg),
+                          max(p.acc, e.acc), max(p.fmax, e.fmax), min(p.fmin, e.fmin),
+                          n_peaks=1)
+        else:
+            c = Candidate(s, self.start, p, e, st[0], st[1], st[2], st[3], st[4],
+                          n_peaks=int(st[5]))
+        self.start, self.peak = e, None
+        self._reset_stats()
+        self._prev = None
+        return c
+
     def feed(self, e: Extreme) -> Candidate | None:
         s = self.s
         if e.how == 3:
@@ -316,6 +353,13 @@ class SwingTracker:
                 held = x.t_last - x.t_first
                 p = self.peak
                 rom = 0.0 if p is None else s * (p.v - self.start.v)
+                if (e.kind == -s and x is not self.start and p is not None and x.t > p.t
+                        and rom >= self.min_rom_deg
+                        and s * (p.v - e.v) >= self.return_frac * rom):
+                    # the end settled a little short of the way back and crept the rest
+                    # while held: it was the rep's end after all
+                    self._acc(e)
+                    return self._close_rep(replace(e, how=1))
                 if (e.kind == -s and x is not self.start and p is not None and x.t > p.t and (
                         held >= self.rest_hold_s
                         or (held >= self.rebase_hold_s and s * (p.v - x.v) >= self.rebase_frac * rom)
@@ -348,7 +392,7 @@ class SwingTracker:
             if p is None or s * e.v >= s * p.v:
                 if p is not None and p.how == 1 and (
                         s * (e.v - p.v) > 2.0 * s * (p.v - self.start.v)
-                        or (p.t_last - p.t_first >= self.rest_hold_s
+                        or (_held_until(p, e, s) - p.t_first >= self.rest_hold_s
                             and s * (e.v - p.v) >= self.step_rise_frac * s * (p.v - self.start.v))):
                     # the earlier held step was really the start position (the heel-elevated
                     # stance taken before the first rep; standing a while before a sled drag).
@@ -394,22 +438,7 @@ class SwingTracker:
         if c is not None:
             return c
         if rom >= self.min_rom_deg and ret >= self.return_frac * rom:
-            st = self._stats
-            lv, p = self._lastv, self.peak
-            if lv is not None and lv.t < p.t and abs(e.v - lv.v) < abs(e.v - self.start.v) \
-                    and s * (p.v - lv.v) >= self.min_rom_deg:
-                # it came back to the last valley before the peak, not to the start: the rep
-                # is the one swing from there (what came before was a posture change)
-                c = Candidate(s, lv, p, e, max(p.rpos, e.rpos), max(p.rneg, e.rneg),
-                              max(p.acc, e.acc), max(p.fmax, e.fmax), min(p.fmin, e.fmin),
-                              n_peaks=1)
-            else:
-                c = Candidate(s, self.start, p, e, st[0], st[1], st[2], st[3], st[4],
-                              n_peaks=int(st[5]))
-            self.start, self.peak = e, None
-            self._reset_stats()
-            self._prev = None
-            return c
+            return self._close_rep(e)
         held = e.t_last - e.t_first
         if s * e.v <= s * self.start.v or held >= self.rest_hold_s or (
                 held >= self.rebase_hold_s and ret >= self.rebase_frac * rom) or (
