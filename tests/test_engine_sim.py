@@ -170,6 +170,13 @@ def test_accuracy_bench_scores_a_session_and_its_true_plane_floor(tmp_path):
     assert 0.0 < floor < 1.5 and engine < 5.0
     table = format_table(aggregate([r]), "cmd")
     assert "true sagittal plane" in table and "| squat | 1 | 5 | 5 | 100.0 %" in table
+    # the angle error by sensor model, once the sessions have more than one
+    assert r["chip"] == "mpu6050" and "by sensor model" not in table
+    other = dict(r, chip="lsm6dso", sq_move=4 * r["sq_move"])
+    table2 = format_table(aggregate([r, other]), "cmd")
+    assert f"| by sensor model (lsm6dso, 1 sessions): RMS in movement / at rest after the first " \
+           f"set (with the true sagittal plane) | {2 * engine:.2f}°" in table2
+    assert "by sensor model (mpu6050, 1 sessions)" in table2
     # a truth.csv without the lateral-axis columns: no floor row, the rest unchanged
     tcsv = tmp_path / "s.truth.csv"
     rows = [",".join(line.split(",")[:3]) for line in tcsv.read_text().splitlines()]
