@@ -465,6 +465,45 @@ def test_stepping_off_the_wall_and_back_between_sets_is_no_squat():
     assert sets == [("tib_raise", 6)] * 2
 
 
+def test_from_a_wall_lean_a_sit_down_and_back_is_no_squat_but_from_a_shifted_stance_it_is():
+    # from the wall (18 deg behind standing): step off, sit, stand, back to the wall - 10 s,
+    # two peaks, 34 deg; from a stance 5 deg behind (a strap re-tilted since the last still
+    # stance) the same-sized swing is a squat
+    cs, stand = CountSettings(), 6.0
+
+    def medley(start):
+        s0 = ext(-1, 1, 0.0, start, t_first=-1.0, t_last=0.0)
+        p = ext(1, 1, 7.6, start + 34.0, t_first=7.3, t_last=7.9)
+        e = ext(-1, 1, 10.0, start + 4.0)
+        return Candidate(1, s0, p, e, 24.0, 22.0, 0.1, 0.0, 0.0, n_peaks=2)
+
+    assert classify(medley(-12.0), stand, cs) is None
+    assert classify(medley(1.0), stand, cs) == "squat"
+
+
+def test_sitting_after_a_strap_re_tilt_is_not_taken_for_the_standing_reference():
+    # standing reads 8 deg; the strap is re-tilted to read 3; then a 6 s sit (13 deg: within
+    # 7 deg of the first stance, 10 deg from the current one) and standing again
+    import numpy as np
+
+    from kotdevice.motion._synth import _ramp, imu_from_angles
+    from kotdevice.motion.engine import MotionEngine
+
+    t = np.arange(0.0, 24.0, 0.01)
+    tilt = 8.0 - 5.0 * _ramp((t - 5.0) / 0.6)
+    theta = 10.0 * (_ramp((t - 10.0) / 1.5) - _ramp((t - 16.5) / 1.5))
+    blk, _, _ = imu_from_angles(t, theta, None, 0.0, tilt, 6.0, seed=2)
+    eng = MotionEngine()
+    stand = []
+    for i in range(0, len(t), 50):
+        eng.process(blk.slice(i, i + 50))
+        stand.append((t[min(i + 49, len(t) - 1)], eng.stand_angle_deg))
+    after_re_tilt = [a for tt, a in stand if 9.5 <= tt <= 10.0]
+    seated_on = [a for tt, a in stand if 16.0 <= tt <= 18.0]
+    assert after_re_tilt and all(abs(a - 3.0) < 1.5 for a in after_re_tilt)
+    assert seated_on and all(abs(a - 3.0) < 1.5 for a in seated_on), seated_on
+
+
 def test_a_set_begun_with_two_shallow_raises_counts_them_once_it_is_recognised():
     # the first two raises (1.4 deg) are too small to start a set; the third starts it and
     # the two before, alike in time and from where each next one started, are its first reps

@@ -72,11 +72,12 @@ class EngineSettings:
     strap_turn_max_s: float = 2.5
     swing_memory_s: float = 2.0
     stand_window_s: float = 1.5  # the quiet start used as the standing reference
-    # Out of a set, a still stance this long within restand_tol_deg of the session's first
-    # standing angle becomes the standing reference: a re-adjusted strap tilts a few degrees
-    # (not always with a turn about the shin the engine would notice). A set's start pose is
-    # held ~1 s; sitting is ~10 deg forward, leaning at a wall 12-20 deg back - and being
-    # compared with the first stance, a wrong pick lasts only until the next real one.
+    # Out of a set, a still stance this long within restand_tol_deg of both the session's
+    # first standing angle and the current reference becomes the standing reference: a
+    # re-adjusted strap tilts a few degrees (not always with a turn about the shin the engine
+    # would notice). A set's start pose is held ~1 s; sitting is ~10 deg forward, leaning at a
+    # wall 12-20 deg back - and being compared with the first stance, a wrong pick lasts only
+    # until the next real one.
     restand_still_s: float = 3.0
     restand_band_deg: float = 2.0  # "still": the angle stays within a band this wide
     restand_tol_deg: float = 7.0
@@ -383,8 +384,15 @@ class MotionEngine:
                                s.restand_tol_deg, ref, s.fusion.gap_s)
             if i < 0:
                 break
-            u = self._rs[K.RS_UP:K.RS_UP + 3]
-            self._up_stand = u / np.linalg.norm(u)
+            # ... and near the current reference too: a strap re-tilts a few degrees at a
+            # time, while a chair puts the shin up to ~10 deg forward - which, after a
+            # re-tilt back, can still lie within the tolerance of the first stance
+            # (or close to the first stance: that always restores it after a wrong pick)
+            mean = self._rs[K.RS_ANG] / self._rs[K.RS_N]
+            if abs(mean - tibial_angle_deg(self._up_stand, self._r_evt)) <= s.restand_tol_deg \
+                    or abs(mean - ref) <= 0.5 * s.restand_tol_deg:
+                u = self._rs[K.RS_UP:K.RS_UP + 3]
+                self._up_stand = u / np.linalg.norm(u)
             self._rs[K.RS_ON] = 0.0  # the next stance starts afresh
             j = i + 1
         return k

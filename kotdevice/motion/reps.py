@@ -493,6 +493,10 @@ class CountSettings:
     squat_from_lean_rom_deg: float = 20.0
     squat_from_lean_return: float = 0.15  # ... and back where it started (a rep, not a posture change)
     squat_from_lean_hold_s: float = 3.0  # ... not standing a while (stepped off the wall and back)
+    # ... and from a few degrees behind standing at most: a strap re-tilted since the last
+    # still stance shifts it by a few degrees, a wall lean is 12-20 deg back (from there it
+    # is stepping off the wall, sitting down and going back)
+    squat_from_lean_max_deg: float = 12.0
     gait_min_rom_deg: float = 15.0
     gait_max_s: float = 2.2
     walk_max_s: float = 3.2  # the first stride from standing is longer
@@ -605,6 +609,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
             and c.n_peaks <= cs.max_peaks_first and (not lean or (
                 c.rom >= cs.squat_from_lean_rom_deg
+                and c.start_angle >= stand_angle - cs.squat_from_lean_max_deg
                 and abs(c.end.v - c.start.v) <= cs.squat_from_lean_return * c.rom
                 and c.peak_hold_s <= cs.squat_from_lean_hold_s)):
         return "squat"
