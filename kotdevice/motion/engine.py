@@ -76,8 +76,8 @@ class EngineSettings:
     # first standing angle and the current reference becomes the standing reference: a
     # re-adjusted strap tilts a few degrees (not always with a turn about the shin the engine
     # would notice). A set's start pose is held ~1 s; sitting is ~10 deg forward, leaning at a
-    # wall 12-20 deg back - and being compared with the first stance, a wrong pick lasts only
-    # until the next real one.
+    # wall 12-20 deg back. A stance within half the tolerance of the first always becomes the
+    # reference, so a wrong pick lasts only until the next real one.
     restand_still_s: float = 3.0
     restand_band_deg: float = 2.0  # "still": the angle stays within a band this wide
     restand_tol_deg: float = 7.0
@@ -384,10 +384,10 @@ class MotionEngine:
                                s.restand_tol_deg, ref, s.fusion.gap_s)
             if i < 0:
                 break
-            # ... and near the current reference too: a strap re-tilts a few degrees at a
-            # time, while a chair puts the shin up to ~10 deg forward - which, after a
-            # re-tilt back, can still lie within the tolerance of the first stance
-            # (or close to the first stance: that always restores it after a wrong pick)
+            # ... and near the current reference too (or close to the first stance): a strap
+            # re-tilts a few degrees at a time, while a chair puts the shin up to ~10 deg
+            # forward - which, after a re-tilt back, can still lie within the tolerance of
+            # the first stance
             mean = self._rs[K.RS_ANG] / self._rs[K.RS_N]
             if abs(mean - tibial_angle_deg(self._up_stand, self._r_evt)) <= s.restand_tol_deg \
                     or abs(mean - ref) <= 0.5 * s.restand_tol_deg:
