@@ -204,3 +204,21 @@ def test_a_swing_across_a_test_mode_switch_is_not_a_rep():
         ev.extend(eng.process(b).events)
     ev.extend(eng.finish())
     assert not [e for e in ev if isinstance(e, SetEvent)]
+
+
+
+def test_a_knee_to_wall_hold_left_after_creeping_past_its_settled_level_is_measured():
+    # settled at 41.9 deg and held; it crept 0.25 deg deeper (past the settle band, so it is
+    # no longer "settled") and was left before settling again: the leave comes as "left"
+    # (how 0), not "left after settling" (how 2) - still the end of a 1.1 s hold
+    from kotdevice.motion.reps import Extreme
+
+    def ext(how, v, t_first, t_last):
+        return Extreme(1, how, t_first, v, t_last + 0.2, t_first, t_last, v, 0.0, 0.0, 0.0,
+                       0.0, 0.0, 0.0, (0.6, 0.0, 0.8))
+
+    eng = MotionEngine(mount={"right_axis": [0.0, 1.0, 0.0]})
+    eng.set_mode("knee_to_wall")
+    assert eng._ktw_feed(ext(1, 41.9, 252.76, 252.76)) == []
+    (e,) = eng._ktw_feed(ext(0, 42.2, 252.76, 253.83))
+    assert isinstance(e, KneeToWallEvent) and e.hold_s == pytest.approx(1.07, abs=0.01)

@@ -714,7 +714,9 @@ class MotionEngine:
             self._ktw_peak = e
             return []
         held = self._ktw_peak
-        if e.how == 2 and held is not None:
+        # leaving it: after it settled (how 2) - or after it crept on a little past the settled
+        # level and was left before settling again (how 0)
+        if e.how in (0, 2) and held is not None:
             held.t_last = e.t_last
             self._ktw_peak = None
             if held.t_last - held.t_first < self.settings.ktw_min_hold_s:
