@@ -222,3 +222,25 @@ def test_a_knee_to_wall_hold_left_after_creeping_past_its_settled_level_is_measu
     assert eng._ktw_feed(ext(1, 41.9, 252.76, 252.76)) == []
     (e,) = eng._ktw_feed(ext(0, 42.2, 252.76, 253.83))
     assert isinstance(e, KneeToWallEvent) and e.hold_s == pytest.approx(1.07, abs=0.01)
+
+
+def test_a_knee_to_wall_hold_that_dips_a_little_is_timed_until_it_really_left_the_wall():
+    # held at 40.1 deg, the knee eases 0.75 deg off after 0.95 s and holds there until
+    # 264.3 s: the turning points call the hold 0.95 s (under the 1 s minimum), the way down
+    # says it lasted until 264.3 s - one measurement of the held maximum
+    from kotdevice.motion.reps import Extreme
+
+    def ext(kind, how, v, t_first, t_last, dep_lo=float("nan"), dep_hi=float("nan"), dep=()):
+        return Extreme(kind, how, t_first, v, t_last + 0.1, t_first, t_last, v, 0.0, 0.0, 0.0,
+                       0.0, 0.0, 0.0, (0.6, 0.0, 0.8), dep_lo, dep_hi, dep)
+
+    eng = MotionEngine(mount={"right_axis": [0.0, 1.0, 0.0]})
+    eng.set_mode("knee_to_wall")
+    assert eng._ktw_feed(ext(1, 1, 40.1, 261.85, 261.9)) == []
+    assert eng._ktw_feed(ext(1, 2, 40.1, 261.85, 262.8)) == []   # left after 0.95 s
+    assert eng._ktw_feed(ext(-1, 1, 39.16, 263.33, 263.45)) == []  # the dip itself
+    # on down to standing; min rows keep their departure table negated (see Extreme)
+    down = ext(-1, 1, 12.7, 264.96, 265.04, -40.1, -12.7, tuple(264.2 + 0.07 * j for j in range(32)))
+    (e,) = eng._ktw_feed(down)
+    assert isinstance(e, KneeToWallEvent) and e.angle_deg == pytest.approx(40.1)
+    assert e.hold_s == pytest.approx(2.42, abs=0.02)

@@ -85,6 +85,9 @@ class EngineSettings:
     ktw_min_hold_s: float = 1.0
     ktw_min_angle_deg: float = 10.0  # above the standing angle
     ktw_creep_deg: float = 2.0
+    # a held maximum may dip this much and still be held (the knee eases off the wall a
+    # little); wider than the turning points' hold band, which ends a hold at ~0.4 deg
+    ktw_band_deg: float = 1.0
 
     def __post_init__(self):
         # time constants and ratios the kernels divide by: refused here, not as a
@@ -188,6 +191,7 @@ class MotionEngine:
         self._calibrating = False
         self._ktw: dict[str, float] = {}
         self._ktw_peak: Extreme | None = None
+        self._ktw_short: Extreme | None = None  # a hold left early, timed on the way down
         self._last_motion_t = -1e9
         self._pending: Candidate | None = None
         self._ktw_wait: list[Extreme] = []
@@ -224,7 +228,7 @@ class MotionEngine:
             self._pending = None
             self._unused = []
         self._mode = mode
-        self._ktw_peak = None
+        self._ktw_peak = self._ktw_short = None
 
     def set_leg(self, leg: str | None) -> None:
         leg = leg or "unknown"
@@ -704,14 +708,27 @@ class MotionEngine:
 
     def _ktw_feed(self, e: Extreme) -> list:
         """Knee-to-wall: a held forward maximum (lunge to the wall) is one measurement."""
-        if e.kind != 1:
-            return []
+        ks = self.settings
+        if e.kind == -1:
+            # on the way down: a hold that looked short because the knee dipped a little
+            # while at the wall is timed to when the angle really left it (the valley's table
+            # says when it was last within ktw_band_deg of the held maximum)
+            x = self._ktw_short
+            if x is None or e.v > x.v - ks.ktw_band_deg:
+                return []
+            self._ktw_short = None
+            t_end = e.departure(x.v - ks.ktw_band_deg)
+            if not (x.t_last < t_end <= e.t_first) or t_end - x.t_first < ks.ktw_min_hold_s:
+                return []
+            return self._ktw_measured(replace(x, t_last=t_end))
         if e.how == 1:
-            prev = self._ktw_peak
-            if prev is not None and abs(e.v - prev.v) <= self.settings.ktw_creep_deg:
-                # a held lunge creeping a little deeper is one hold, timed from its start
+            prev = self._ktw_peak or self._ktw_short
+            if prev is not None and abs(e.v - prev.v) <= ks.ktw_creep_deg:
+                # a held lunge creeping a little deeper (or back after a dip) is one hold,
+                # timed from its start
                 e = replace(e, t_first=prev.t_first)
             self._ktw_peak = e
+            self._ktw_short = None
             return []
         held = self._ktw_peak
         # leaving it: after it settled (how 2) - or after it crept on a little past the settled
@@ -719,15 +736,19 @@ class MotionEngine:
         if e.how in (0, 2) and held is not None:
             held.t_last = e.t_last
             self._ktw_peak = None
-            if held.t_last - held.t_first < self.settings.ktw_min_hold_s:
+            if held.t_last - held.t_first < ks.ktw_min_hold_s:
+                self._ktw_short = held
                 return []
-            if not self._learned:
-                # the sagittal plane is not known yet: report it once the mount is learned
-                # (re-projected from its up vector)
-                self._ktw_wait.append(held)
-                return []
-            return self._ktw_event(held)
+            return self._ktw_measured(held)
         return []
+
+    def _ktw_measured(self, held: Extreme) -> list:
+        if not self._learned:
+            # the sagittal plane is not known yet: report it once the mount is learned
+            # (re-projected from its up vector)
+            self._ktw_wait.append(held)
+            return []
+        return self._ktw_event(held)
 
     def _ktw_event(self, x: Extreme) -> list:
         stand = self.stand_angle_deg or 0.0
