@@ -120,6 +120,20 @@ def test_a_held_step_that_crept_before_the_rise_is_the_reps_start():
     assert math.isclose(c.dep_s, 3.6, abs_tol=0.05)
 
 
+def test_a_stance_held_1_3_s_before_the_first_rep_is_its_start():
+    # after walking (a valley at 14.7) the athlete steps onto the heels' wedge (25.1, settled
+    # at 93.55 s) and squats from it at 94.9 s to 43.7 and back: a stance held 1.35 s - under
+    # the 1.5 s of a rest - is the rep's start. The rise's table (levels 0.9 deg apart)
+    # rounds the stance's own level down to one the angle last had before the stance.
+    tr = SwingTracker(1)
+    dep = tuple(93.0 + 0.03 * j for j in range(12)) + tuple(94.9 + 0.03 * j for j in range(20))
+    rise = replace(ext(1, 1, 95.8, 43.7), dep_lo=14.7, dep_hi=43.7, dep=dep)
+    seq = [ext(-1, 1, 91.6, 14.7, t_last=92.4), ext(1, 1, 93.55, 25.1, t_last=93.63),
+           rise, ext(-1, 1, 96.6, 24.8)]
+    (c,) = feed_all(tr, seq)
+    assert c.start.v == 25.1 and c.rom == pytest.approx(18.6)
+
+
 def test_a_start_a_degree_below_the_shifted_departure_table_still_finds_when_it_left():
     # a mount learned mid-swing shifts the kernel's table by one offset while the start is
     # re-projected exactly: the table's first level (17.3) then sits above the start (16.6)

@@ -109,7 +109,9 @@ def _held_until(p: Extreme, e: Extreme, s: int) -> float:
     """When a held extreme p was left for the further one e in the same direction: the
     angle may creep a little along the plateau first, which the settle reports do not
     follow; e's departure table says when it last was within the hold band of p."""
-    t = e.departure(p.v + s * HOLD_BAND_MIN_DEG)
+    # one table level further: the lookup rounds toward e's start, which may fall below p
+    step = (e.dep_hi - e.dep_lo) / max(1, len(e.dep))
+    t = e.departure(p.v + s * (HOLD_BAND_MIN_DEG + step))
     return t if p.t_last < t <= e.t_first else p.t_last
 
 
@@ -226,6 +228,7 @@ class SwingTracker:
     rest_hold_s: float = 1.5  # held this long anywhere: a rest, the next rep starts from there
     creep_frac: float = 0.1  # a held peak creeping back this share of its swing is still held
     step_rise_frac: float = 0.5  # ... if what follows a held step rises this share of the step
+    stance_hold_s: float = 1.0  # ... and the step was held this long (getting into a stance)
     start: Extreme | None = None
     peak: Extreme | None = None
     _held: dict = field(default_factory=dict)
@@ -392,7 +395,7 @@ class SwingTracker:
             if p is None or s * e.v >= s * p.v:
                 if p is not None and p.how == 1 and (
                         s * (e.v - p.v) > 2.0 * s * (p.v - self.start.v)
-                        or (_held_until(p, e, s) - p.t_first >= self.rest_hold_s
+                        or (_held_until(p, e, s) - p.t_first >= self.stance_hold_s
                             and s * (e.v - p.v) >= self.step_rise_frac * s * (p.v - self.start.v))):
                     # the earlier held step was really the start position (the heel-elevated
                     # stance taken before the first rep; standing a while before a sled drag).
