@@ -190,6 +190,28 @@ def test_corpus_split_and_manifest(tmp_path, capsys):
     assert "corpus: 2/2" in capsys.readouterr().err
 
 
+def test_corpus_with_an_error_model_override_is_the_same_sessions_without_that_error(tmp_path, capsys):
+    # the accelerometer's offset set to 0 in every session: same sessions (same truth), the
+    # drawn offset zero, the override in the manifest
+    assert main(["simulate", "--corpus", str(tmp_path / "a"), "--sessions", "2", "--seed", "9"]) == 0
+    assert main(["simulate", "--corpus", str(tmp_path / "b"), "--sessions", "2", "--seed", "9",
+                 "--error", "accel_bias_sigma_g=0"]) == 0
+    man = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert man["error_overrides"] == {"accel_bias_sigma_g": 0.0}
+    for s in man["sessions"]:
+        ta, tb = (json.loads((tmp_path / d / s["file"].replace(".csv", ".truth.json")).read_text())
+                  for d in ("a", "b"))
+        assert ta["sets"] == tb["sets"]
+        assert any(ta["error_model"]["drawn"]["accel_bias_g"])
+        assert not any(tb["error_model"]["drawn"]["accel_bias_g"])
+    capsys.readouterr()
+    for bad, msg in (("accel_bias_sigma_g", "NAME=NUMBER"), ("accel_bias_sigma_g=none", "NAME=NUMBER"),
+                     ("accel_wobble=0", "unknown error-model parameter")):
+        assert main(["simulate", "--corpus", str(tmp_path / "c"), "--error", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0]
+
+
 @pytest.mark.parametrize("spec,msg", [
     ({"items": "squat"}, "must be a list"),
     ({"items": [{"kind": "rest", "activities": [{"kind": "nap", "duration_s": 3}]}]}, "unknown rest activity"),

@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--chip", choices=("mpu6050", "lsm6dso"), help="error-model defaults (default mpu6050)")
     p.add_argument("--no-quantize", action="store_true", help="skip quantisation and clipping")
     p.add_argument("--ideal", action="store_true", help="no sensor errors at all (physics only)")
+    p.add_argument("--error", action="append", default=[], metavar="NAME=VALUE",
+                   help="override one error-model parameter (repeatable; also for --corpus), "
+                        "e.g. accel_bias_sigma_g=0 (names: docs/sim.md, sim/imu_errors.py)")
     p.add_argument("--session", action="store_true", help="a whole default workout (several sets with rest)")
     p.add_argument("--spec", metavar="FILE.json", help="a session spec (see docs/sim.md)")
     p.add_argument("--seed", type=int, default=0)
@@ -47,13 +50,15 @@ def run(args: argparse.Namespace) -> int:
     from kotdevice.sim import ErrorParams, simulate_session, simulate_set
     from kotdevice.sim.output import write_result
 
+    overrides = _error_overrides(args.error)
     if args.corpus:
         from kotdevice.sim.corpus import generate_corpus
 
         n = 60 if args.sessions is None else args.sessions
         if n < 2:
             raise KotError("--sessions must be at least 2 (tune and holdout)")
-        generate_corpus(args.corpus, sessions=n, seed=args.seed, progress=sys.stderr)
+        generate_corpus(args.corpus, sessions=n, seed=args.seed, progress=sys.stderr,
+                        error_overrides=overrides)
         return 0
     if not args.out and not args.plot:
         raise KotError("give --out FILE.csv and/or --plot FILE.png (or --corpus DIR)")
@@ -63,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         ep["chip"] = args.chip
     if args.no_quantize:
         ep.update(quantize=False, clip=False)
+    ep.update(overrides)
     if args.ideal:
         ep = ErrorParams.for_chip(args.chip or "mpu6050").ideal()
     if args.spec:
@@ -98,3 +104,21 @@ def run(args: argparse.Namespace) -> int:
         plot_result(res, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
+
+
+def _error_overrides(items: list[str]) -> dict:
+    """--error NAME=VALUE items -> {name: float}; names are checked by ErrorParams."""
+    from kotdevice.errors import KotError
+    from kotdevice.sim import ErrorParams
+
+    out = {}
+    for it in items:
+        name, sep, val = it.partition("=")
+        try:
+            out[name.strip()] = float(val)
+        except ValueError:
+            raise KotError(f"--error {it!r}: expected NAME=NUMBER") from None
+        if not sep:
+            raise KotError(f"--error {it!r}: expected NAME=NUMBER")
+    ErrorParams.from_dict(out)  # unknown names: a one-line error now, not mid-corpus
+    return out

@@ -63,7 +63,10 @@ def session_spec(rng: np.random.Generator, split: str, first_kind: int) -> tuple
 
 
 def generate_corpus(out_dir: str | Path, sessions: int = 60, seed: int = 0, progress=sys.stderr,
-                    holdout_frac: float = 0.3) -> dict:
+                    holdout_frac: float = 0.3, error_overrides: dict | None = None) -> dict:
+    """``error_overrides``: error-model parameters set in every session (e.g. the
+    accelerometer's static errors at 0, to measure what they cost); the sessions are
+    otherwise the same as without them."""
     out = Path(out_dir)
     try:
         for split in SPLITS:
@@ -73,13 +76,15 @@ def generate_corpus(out_dir: str | Path, sessions: int = 60, seed: int = 0, prog
     n_hold = max(1, int(round(sessions * holdout_frac)))
     n_tune = sessions - n_hold
     rng = np.random.default_rng([seed, 7919])
-    manifest = {"seed": seed, "sessions": [], "splits": {k: {kk: list(vv) if isinstance(vv, tuple) else vv
+    manifest = {"seed": seed, "error_overrides": dict(error_overrides or {}), "sessions": [], "splits": {k: {kk: list(vv) if isinstance(vv, tuple) else vv
                                                                for kk, vv in v.items()} for k, v in SPLITS.items()}}
     t0 = time.monotonic()
     totals = {"sets": 0, "reps": 0, "samples": 0}
     for i in range(sessions):
         split = "tune" if i < n_tune else "holdout"
         spec, rate = session_spec(rng, split, first_kind=i * 3)
+        if error_overrides:
+            spec["error_model"] = {**spec["error_model"], **error_overrides}
         # holdout seeds live in a different range from tuning seeds
         sseed = seed * 100_003 + i + (0 if split == "tune" else 50_000)
         res = simulate_session(spec, seed=sseed, rate_hz=rate)
