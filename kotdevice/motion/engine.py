@@ -388,10 +388,8 @@ class MotionEngine:
                                s.restand_tol_deg, ref, s.fusion.gap_s)
             if i < 0:
                 break
-            # ... and near the current reference too (or close to the first stance): a strap
-            # re-tilts a few degrees at a time, while a chair puts the shin up to ~10 deg
-            # forward - which, after a re-tilt back, can still lie within the tolerance of
-            # the first stance
+            # ... and near the current reference too, or close to the first stance (see
+            # EngineSettings.restand_tol_deg: a chair after a strap re-tilt)
             mean = self._rs[K.RS_ANG] / self._rs[K.RS_N]
             if abs(mean - tibial_angle_deg(self._up_stand, self._r_evt)) <= s.restand_tol_deg \
                     or abs(mean - ref) <= 0.5 * s.restand_tol_deg:

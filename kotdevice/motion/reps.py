@@ -54,6 +54,11 @@ class Extreme:
         self.dep_hi += sg * dv
         self.raw = new
 
+    @property
+    def dep_step(self) -> float:
+        """Spacing of the departure table's levels (deg; 0 without a table)."""
+        return (self.dep_hi - self.dep_lo) / len(self.dep) if self.dep else 0.0
+
     def departure(self, x: float) -> float:
         """Max rows: last time (before this max) the angle was at or below x; min rows:
         last time before this min it was at or above x. To the table's resolution (rounded
@@ -96,9 +101,8 @@ def _departure(start: Extreme, peak: Extreme, s: int) -> float:
     # A mount learned between the start and the peak shifts the kernel's table by one offset
     # and re-projects the start exactly, so the two may disagree by a degree: a level the
     # angle last left before the start then stands for the next one it left after it.
-    step = (peak.dep_hi - peak.dep_lo) / max(1, len(peak.dep))
-    while t < start.t_first and x + step <= start.v + DEPART_SLACK_FRAC * rom:
-        x += step
+    while t < start.t_first and x + peak.dep_step <= start.v + DEPART_SLACK_FRAC * rom:
+        x += peak.dep_step
         t = peak.departure(x)
     if not (start.t_first <= t <= peak.t_first):
         return math.nan
@@ -110,8 +114,7 @@ def _held_until(p: Extreme, e: Extreme, s: int) -> float:
     angle may creep a little along the plateau first, which the settle reports do not
     follow; e's departure table says when it last was within the hold band of p."""
     # one table level further: the lookup rounds toward e's start, which may fall below p
-    step = (e.dep_hi - e.dep_lo) / max(1, len(e.dep))
-    t = e.departure(p.v + s * (HOLD_BAND_MIN_DEG + step))
+    t = e.departure(p.v + s * (HOLD_BAND_MIN_DEG + e.dep_step))
     return t if p.t_last < t <= e.t_first else p.t_last
 
 
@@ -356,19 +359,19 @@ class SwingTracker:
                 held = x.t_last - x.t_first
                 p = self.peak
                 rom = 0.0 if p is None else s * (p.v - self.start.v)
-                if (e.kind == -s and x is not self.start and p is not None and x.t > p.t
-                        and rom >= self.min_rom_deg
-                        and s * (p.v - e.v) >= self.return_frac * rom):
-                    # the end settled a little short of the way back and crept the rest
+                # a valley held on the way back from the peak:
+                back = e.kind == -s and x is not self.start and p is not None and x.t > p.t
+                if back and rom >= self.min_rom_deg and s * (p.v - e.v) >= self.return_frac * rom:
+                    # ... that settled a little short of the way back and crept the rest
                     # while held: it was the rep's end after all
                     self._acc(e)
                     return self._close_rep(replace(e, how=1))
-                if (e.kind == -s and x is not self.start and p is not None and x.t > p.t and (
+                if back and (
                         held >= self.rest_hold_s
                         or (held >= self.rebase_hold_s and s * (p.v - x.v) >= self.rebase_frac * rom)
                         # at rest on a plateau: held at the top, then barely lower, for long
                         or (x.t_last - p.t_first >= self.rest_hold_s
-                            and s * (p.v - x.v) <= self.creep_frac * rom))):
+                            and s * (p.v - x.v) <= self.creep_frac * rom)):
                     # held for a while part-way back (sat down on a chair): a new start
                     # position; the way down to it was not a rep - unless the angle goes on
                     # back past the old start (a long paused bottom that crept): see _prev

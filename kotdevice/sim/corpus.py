@@ -76,8 +76,9 @@ def generate_corpus(out_dir: str | Path, sessions: int = 60, seed: int = 0, prog
     n_hold = max(1, int(round(sessions * holdout_frac)))
     n_tune = sessions - n_hold
     rng = np.random.default_rng([seed, 7919])
-    manifest = {"seed": seed, "error_overrides": dict(error_overrides or {}), "sessions": [], "splits": {k: {kk: list(vv) if isinstance(vv, tuple) else vv
-                                                               for kk, vv in v.items()} for k, v in SPLITS.items()}}
+    manifest = {"seed": seed, "error_overrides": dict(error_overrides or {}), "sessions": [],
+                "splits": {k: {kk: list(vv) if isinstance(vv, tuple) else vv for kk, vv in v.items()}
+                           for k, v in SPLITS.items()}}
     t0 = time.monotonic()
     totals = {"sets": 0, "reps": 0, "samples": 0}
     for i in range(sessions):
