@@ -97,6 +97,19 @@ def test_commands_are_queued_and_replies_published(tmp_path, mosquitto):
             link.stop()
 
 
+def test_stop_right_after_start_still_delivers_the_outbox(tmp_path, mosquitto):
+    """A run that ends before its connection is up (a short recovery run) still hands what is
+    pending to a reachable broker instead of leaving it for the next run."""
+    topics, store, link = make_link(tmp_path, mosquitto.port)
+    enqueue_n(store, topics, 4)
+    with Collector(mosquitto.host, mosquitto.port, "kot/dev1/#") as sub:
+        link.start()
+        link.stop()  # no pump in between: the connection is still being made
+        assert store.outbox_count() == 0
+        assert sub.wait_for(lambda s: len(s.unique("rep")) == 4)
+        assert [m.payload["state"] for m in sub.of("status")] == ["online", "offline"]
+
+
 def test_broker_down_at_start_is_not_an_error_and_outbox_drains_later(tmp_path):
     from kotdevice.device.broker import MosquittoBroker
 

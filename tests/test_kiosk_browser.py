@@ -69,7 +69,9 @@ def test_set_of_reps_shows_then_last_will_greys_the_tile(rig):
         other.live(30.0, "in_set", 3, set_no=1)
         # N reps, each published twice with the same id: the page shows N
         assert page.wait_for(tile_js("shin-x", "t.querySelector('.t-reps').textContent === '7'"))
-        assert page.evaluate(tile_js("shin-x", "t.querySelector('.t-lastset').textContent")) == f"{n} reps"
+        # the set message follows the last rep: it may reach the page a moment later
+        assert page.wait_for(tile_js("shin-x", f"t.querySelector('.t-lastset').textContent === '{n} reps'"))
+        assert page.evaluate(tile_js("shin-x", "t.querySelector('.t-reps').textContent")) == str(n)
         # the hostile name is shown as text and never became an element or ran
         assert page.evaluate(tile_js("shin-x", "t.querySelector('.t-name').textContent")) == EVIL
         assert page.evaluate("document.querySelectorAll('#grid img').length") == 0

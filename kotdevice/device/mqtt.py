@@ -160,7 +160,9 @@ class MqttLink:
         """Give the outbox a moment to drain, publish an explicit ``offline`` (the Last Will
         does not fire on a clean disconnect), then disconnect."""
         deadline = time.monotonic() + flush_timeout_s
-        while self.connected and time.monotonic() < deadline:
+        # Wait for the connection too: a run stopped right after start (or during a reconnect)
+        # would otherwise leave a reachable broker without what is pending until the next run.
+        while time.monotonic() < deadline:
             self.pump()
             if not self._inflight and not self.store.outbox_pending(after=self._handed_seq, limit=1):
                 break
