@@ -30,6 +30,15 @@ def test_sweep_sessions_carry_their_reps_and_the_table_scores_them(capsys):
         right = sum(n == m and ex == name for (ex, n), m in zip(r["got"], r["truth"])) \
             if len(r["got"]) == len(r["truth"]) else 0
         assert row.split("|")[3].strip() == f"{100 * right / 2:.1f} %"
+    # the peak table scores the squat session's reps against the generator's true peaks,
+    # with the engine's gyro-scale learning on and off
+    (sq,) = [x for x in res if x["exercise"] == "squat"]
+    assert sq["exact"] and len(sq["peak_err"]) == sum(sq["truth"]) == len(sq["peak_err_fixed"])
+    row = next(ln for ln in out.splitlines() if ln.startswith(f"| {sq['gyro_scale']} | 1 |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2] == str(sum(sq["truth"]))
+    assert cells[3] == f"{np.mean(np.abs(sq['peak_err'])):.2f}°"
+    assert cells[5] == f"{np.mean(np.abs(sq['peak_err_fixed'])):.2f}°"
 
 
 def test_raise_sessions_begin_standing_and_lean_back_to_the_wall_before_each_set():

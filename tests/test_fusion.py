@@ -345,3 +345,72 @@ def test_shin_like_squats_with_tangential_accel_and_jitter():
     print(f"shin squats: fusion {err:.2f} deg RMS, accel alone {acc_err:.2f} deg")
     assert acc_err > 3.0
     assert err < 0.5
+
+
+def _squats_with_holds(gyro_scale, reps=12, rate=100.0, seed=3):
+    """Squat-like swings about sensor Y (35 deg, 1 s down, 0.6 s held at the bottom, 1 s up,
+    0.8 s held standing), tangential acceleration of a sensor 0.22 m above the ankle, noise;
+    the gyro reads ``gyro_scale`` x the true rate. Returns t, acc, gyr, true up, held mask."""
+    rng = np.random.default_rng(seed)
+    seg = [(3.0, 0.0, 0.0)] + [(1.0, 0.0, 35.0), (0.6, 35.0, 35.0), (1.0, 35.0, 0.0), (0.8, 0.0, 0.0)] * reps
+    t_end = np.cumsum([s[0] for s in seg])
+    t = np.arange(int(t_end[-1] * rate)) / rate
+    th = np.zeros_like(t)
+    held = np.zeros(len(t), bool)
+    t0 = 0.0
+    for (dur, a, b), t1 in zip(seg, t_end):
+        m = (t >= t0) & (t < t1)
+        x = (t[m] - t0) / dur
+        th[m] = a + (b - a) * 0.5 * (1 - np.cos(np.pi * x))
+        held[m] = a == b and t0 > 0  # a held moment after the quiet start
+        t0 = t1
+    w = np.gradient(th, t)
+    g_true = np.column_stack([np.zeros_like(t), w, np.zeros_like(t)])
+    truth = simulate(t, g_true, tilted(-5, 10))
+    lin = np.column_stack([-np.radians(w) ** 2, np.zeros_like(t), -np.radians(np.gradient(w, t))]) * 0.22 / 9.81
+    acc = truth + lin + rng.normal(0, 0.005, truth.shape)
+    gyr = g_true * gyro_scale + rng.normal(0, 0.3, truth.shape)
+    return t, acc, gyr, truth, held
+
+
+def test_gyro_scale_is_learned_from_held_moments():
+    """REAL-SIGNALS §5: a gyro reading ~10 % small. Pairs of held moments show it, and once
+    corrected the held bottoms read right; a gyro within the chip's tolerance is left alone."""
+    t, acc, gyr, truth, held = _squats_with_holds(0.9)
+    learned = TiltFusion()
+    est = learned.update(t, acc, gyr).up
+    assert learned.gyro_scale_pairs >= 20
+    assert learned.gyro_scale == pytest.approx(1 / 0.9, abs=0.02)
+    fixed = TiltFusion(FusionSettings(gyro_scale_max_frac=0.0))
+    est_fixed = fixed.update(t, acc, gyr).up
+    assert fixed.gyro_scale == 1.0
+    late = held & (t > t[-1] / 2)
+    err = np.sqrt(np.mean(angle_deg(est, truth)[late] ** 2))
+    err_fixed = np.sqrt(np.mean(angle_deg(est_fixed, truth)[late] ** 2))
+    assert err_fixed > 1.0 and err < 0.5 * err_fixed, (err, err_fixed)
+
+    t, acc, gyr, truth, held = _squats_with_holds(1.01)
+    f = TiltFusion()
+    f.update(t, acc, gyr)
+    assert f.gyro_scale_pairs >= 20 and f.gyro_scale == 1.0  # within the dead band
+
+
+def test_gyro_scale_needs_a_turn_and_forgets_across_gaps():
+    """Held moments with no turn between them teach nothing; a gap restarts the pairing."""
+    rng = np.random.default_rng(1)
+    t, acc, gyr = still_stream(tilted(10), 30.0, 100.0, rng, 0.005, 0.3)
+    f = TiltFusion()
+    f.update(t, acc, gyr)
+    assert f.gyro_scale_pairs == 0 and f.gyro_scale == 1.0
+    # held at 0 deg, turned to 30 deg (seen by the gyro: one pair), held, then back at 0 deg
+    # after a 1 s gap: the gyro never saw that turn, so it makes no second pair
+    rate = 100.0
+    t1, a1, g1 = still_stream(tilted(0), 3.0, rate, rng, 0.005, 0.3)
+    tt = np.arange(1, int(rate) + 1) / rate
+    g_turn = np.column_stack([np.zeros_like(tt), np.full_like(tt, 30.0), np.zeros_like(tt)])
+    a_turn = simulate(np.r_[0.0, tt], np.r_[g_turn[:1], g_turn], tilted(0))[1:]
+    t2, a2, g2 = still_stream(a_turn[-1], 3.0, rate, rng, 0.005, 0.3)
+    t3, a3, g3 = still_stream(tilted(0), 3.0, rate, rng, 0.005, 0.3)
+    f = TiltFusion()
+    f.update(np.r_[t1, 3.0 + tt, 4.0 + t2, 8.0 + t3], np.r_[a1, a_turn, a2, a3], np.r_[g1, g_turn, g2, g3])
+    assert f.n_resets == 2 and f.gyro_scale_pairs == 1 and f.gyro_scale == 1.0

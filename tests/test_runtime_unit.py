@@ -366,3 +366,52 @@ def test_knee_to_wall_results_are_stored_and_a_detected_leg_reaches_the_status(t
     rt._handle_events([KneeToWallEvent(t_s=0.8, leg="right", angle_deg=38.5, hold_s=2.0)])
     assert rt.store.one("SELECT started_by, leg FROM sessions")[:] == ("knee_to_wall", "right")
     assert rt.store.one("SELECT angle_deg FROM knee_to_wall")["angle_deg"] == 38.5
+
+
+def test_the_learned_gyro_scale_is_kept_per_chip_for_the_next_run(tmp_path, fake_clock):
+    """A gyro reading 10 % small is learned during a run, saved under the chip's name, and the
+    next run on the same chip starts corrected; another chip or a damaged record does not."""
+    import json
+
+    from kotdevice.device.runtime import GYRO_SCALE_KEY
+    from kotdevice.motion.engine import MotionEngine
+    from test_fusion import _squats_with_holds
+
+    t, acc, gyr, _, _ = _squats_with_holds(0.9)
+
+    class ChipSource(PacedSource):
+        sensor_id = "mpu6050@i2c-1:0x68"
+
+    def runtime(blocks, lines, source_cls=ChipSource):
+        src = source_cls(blocks, speed=1.0, mono=fake_clock)
+        dc = DeviceClock(wall=lambda: 1.7e9 + fake_clock(), mono=fake_clock, boot_id="b", synced_probe=None)
+        return Runtime(device_id="d", topics=Topics("kot", "d"), source=src, engine=MotionEngine(),
+                       store=Store(tmp_path / "r.db"), clock=dc, options=RuntimeOptions(), log=lines.append)
+
+    lines = []
+    rt = runtime((ImuBlock(t[i:i + 20], acc[i:i + 20], gyr[i:i + 20]) for i in range(0, len(t), 20)), lines)
+    run_steps(rt, fake_clock)
+    saved = json.loads(rt.store.get_meta(GYRO_SCALE_KEY + ChipSource.sensor_id))
+    assert saved["pairs"] >= 20 and saved["accel_turn_deg"] / saved["gyro_turn_deg"] == pytest.approx(1 / 0.9, abs=0.03)
+
+    lines = []
+    rt2 = runtime(still_blocks(1.0), lines)
+    rt2.start()  # before any sample: the chip's scale is already applied
+    assert rt2.engine.gyro_scale == pytest.approx(1 / 0.9, abs=0.03)
+    assert any(m.startswith("gyro scale from earlier runs: 1.1") for m in lines)
+    rt2.shutdown()
+
+    class OtherChip(PacedSource):
+        sensor_id = "lsm6dso@i2c-1:0x6a"
+    rt3 = runtime(still_blocks(1.0), [], OtherChip)
+    rt3.start()
+    assert rt3.engine.gyro_scale == 1.0
+    rt3.shutdown()
+
+    rt.store.set_meta(GYRO_SCALE_KEY + ChipSource.sensor_id, '{"accel_turn_deg": 5}')
+    lines = []
+    rt4 = runtime(still_blocks(1.0), lines)
+    rt4.start()
+    assert rt4.engine.gyro_scale == 1.0
+    assert any(m.startswith("ignoring the saved gyro scale: ") for m in lines)
+    rt4.shutdown()

@@ -31,6 +31,8 @@ from kotdevice.samples import Gap, ImuBlock
 
 # Store meta key of the last explicit (button / command / `kotdevice calibrate`) calibration.
 MANUAL_MOUNT_KEY = "mount_manual"
+# Store meta key prefix of a chip's gyro scale evidence (+ the source's sensor_id).
+GYRO_SCALE_KEY = "gyro_scale:"
 
 
 class PacedSource:
@@ -124,7 +126,33 @@ class Runtime:
         self._finished = False
 
     # --- the loop ------------------------------------------------------------------------
+    def _gyro_scale_key(self) -> str | None:
+        sid = getattr(self.source, "sensor_id", None)
+        return GYRO_SCALE_KEY + sid if sid else None
+
+    def _load_gyro_scale(self) -> None:
+        """The chip's gyro scale as learned in earlier runs (a head start: it is the chip's)."""
+        key = self._gyro_scale_key()
+        raw = self.store.get_meta(key) if key else None
+        if not raw:
+            return
+        try:
+            self.engine.seed_gyro_scale(json.loads(raw))
+        except ValueError as e:  # json.JSONDecodeError is a ValueError too
+            self.log(f"ignoring the saved gyro scale: {e}")
+            return
+        self.log(f"gyro scale from earlier runs: {self.engine.gyro_scale:.3f}")
+
+    def _save_gyro_scale(self) -> None:
+        key = self._gyro_scale_key()
+        if key:
+            try:
+                self.store.set_meta(key, json.dumps(self.engine.gyro_scale_evidence()))
+            except Exception as e:
+                self.log(f"could not save the gyro scale: {e}")
+
     def start(self) -> None:
+        self._load_gyro_scale()
         seqs = self.sessions.recover()
         if seqs:
             self.log(f"recovered {len(seqs)} unpublished set/session message(s) from an interrupted run")
@@ -199,6 +227,7 @@ class Runtime:
         except Exception as e:  # never lose the session over an engine problem at exit
             self.log(f"engine finish failed: {type(e).__name__}: {e}")
         self._publish(self.sessions.stop(self.last_t_s, "shutdown"))
+        self._save_gyro_scale()
         self.notifier.stopping()
         if self.link:
             self.link.stop()
@@ -245,6 +274,7 @@ class Runtime:
                     self.feedback.rep_beep()
             elif isinstance(ev, SetEvent):
                 self._publish(self.sessions.on_set(ev))
+                self._save_gyro_scale()  # a power cut loses at most one set's evidence
             elif isinstance(ev, MountEvent):
                 try:
                     mount_json = json.dumps(self.engine.mount_dict())

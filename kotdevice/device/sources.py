@@ -48,6 +48,14 @@ class SensorSource:
         """Real seconds the loop may sleep between reads without overflowing the FIFO."""
         return self.sensor.poll_interval_s / self.speed
 
+    @property
+    def sensor_id(self) -> str:
+        """Which chip this is, as far as the bus can tell (what is learned about it, e.g. its
+        gyro scale, is kept under this name)."""
+        s = self.sensor
+        where = "sim" if s.bus_number is None else f"i2c-{s.bus_number}"
+        return f"{s.chip_name}@{where}:0x{s.address:02x}"
+
     def read(self) -> tuple[ImuBlock, list[Gap]]:
         block, gaps = self.sensor.read()
         if len(block):

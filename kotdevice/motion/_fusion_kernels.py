@@ -26,7 +26,23 @@ INIT = 26      # 1.0 once initialised
 N_RESETS = 27  # count of (re)initialisations (first sample + gaps)
 ACT_MS = 28    # mean square of recent (clipped) accel deviation from gravity (g^2)
 REST_REF = 29  # 3: accel low-pass when the current calm period began (g)
-STATE_SIZE = 32
+# gyro scale learning (see fusion.py, method 8)
+GS_K = 32        # multiplier applied to the bias-corrected gyro (1 = as the chip says)
+GS_SACC = 33     # sum over pairs of the turn the accelerometer saw (deg)
+GS_SGYR = 34     # sum over pairs of the turn the gyro saw, at multiplier 1 (deg)
+GS_NPAIRS = 35   # pairs used
+GS_FAST = 36     # 3: fast low-pass of the accelerometer, sensor frame (g)
+GS_VAR = 39      # low-passed squared deviation from it (g^2)
+GS_CALM_T = 40   # how long the "held still" conditions have held (s)
+GS_G = 41        # 3: gravity in frame I averaged over the current held-still moment (g)
+GS_PAIRED = 44   # 1 once the current held-still moment has been paired with the previous
+GS_PREV_OK = 45  # 1 while GS_PREV_* describe a held-still moment in the current frame I
+GS_PREV_G = 46   # 3: the previous held-still moment's gravity in frame I (unit)
+GS_PREV_Q = 49   # 4: q_gyr at its end
+GS_PREV_T = 53   # its end time (s)
+GS_WF = 54       # 3: fast low-pass of the corrected gyro (dps)
+GS_W0 = 57       # 3: that low-pass when the current moment's averaging began (dps)
+STATE_SIZE = 60
 
 # Settings vector layout (float64), filled from FusionSettings.
 S_TAU_ACC = 0
@@ -43,7 +59,17 @@ S_BIAS_MAX = 10
 S_CLIP_FACTOR = 11
 S_ACT_TAU = 12
 S_REST_DRIFT = 13
-SETTINGS_SIZE = 14
+S_GS_MAX = 14
+S_GS_DEADBAND = 15
+S_GS_PRIOR = 16
+S_GS_CALM_GYR = 17
+S_GS_CALM_ACC = 18
+S_GS_CALM_T = 19
+S_GS_PAIR_MIN = 20
+S_GS_PAIR_MAX_T = 21
+S_GS_SETTLE = 22
+S_GS_RATE_CHANGE = 23
+SETTINGS_SIZE = 24
 
 DEG = math.pi / 180.0
 
@@ -53,6 +79,7 @@ def new_state() -> np.ndarray:
     s[Q_GYR] = 1.0
     s[Q_ACC] = 1.0
     s[LAST_T] = np.nan
+    s[GS_K] = 1.0
     return s
 
 
@@ -98,6 +125,13 @@ def _init_from_acc(st, ax, ay, az):
         st[REST_ACC + k] = (ax, ay, az)[k]
     st[REST_T] = 0.0
     st[ACT_MS] = 0.0
+    # frame I starts afresh: a held-still moment from before cannot be compared with later ones
+    st[GS_PREV_OK] = 0.0
+    st[GS_CALM_T] = 0.0
+    st[GS_PAIRED] = 0.0
+    st[GS_VAR] = 0.0
+    for k in range(3):
+        st[GS_FAST + k] = (ax, ay, az)[k]
     st[SINCE_INIT] = 0.0
     st[INIT] = 1.0
     st[N_RESETS] += 1.0
@@ -114,6 +148,113 @@ def _write_up(st, up, i):
     up[i, 0] = sx / n
     up[i, 1] = sy / n
     up[i, 2] = sz / n
+
+
+@njit(cache=True)
+def _angle(ux, uy, uz, vx, vy, vz):
+    cx = uy * vz - uz * vy
+    cy = uz * vx - ux * vz
+    cz = ux * vy - uy * vx
+    return math.atan2(math.sqrt(cx * cx + cy * cy + cz * cz), ux * vx + uy * vy + uz * vz) / DEG
+
+
+@njit(cache=True)
+def apply_gyro_scale(st, cfg):
+    """The multiplier from the pairs' sums, with a prior at 1 and a dead band. A ratio of
+    sums, not least squares: a residual gyro bias adds to the turns one way and takes from
+    them the other, which cancels in the sums but not in squares (weighing the longer,
+    over-read way more read 3 % low on paused squats)."""
+    prior = cfg[S_GS_PRIOR]
+    d = (st[GS_SACC] + prior) / (st[GS_SGYR] + prior) - 1.0
+    # a scale within the chip's tolerance is better left alone than replaced by an estimate
+    # that is itself ~1-2 % off; beyond twice the band the estimate is applied in full
+    db = cfg[S_GS_DEADBAND]
+    if db > 0.0:
+        d *= min(max((abs(d) - db) / db, 0.0), 1.0)
+    m = cfg[S_GS_MAX]
+    st[GS_K] = 1.0 + min(max(d, -m), m)
+
+
+@njit(cache=True)
+def _learn_gyro_scale(st, cfg, t, dt, ax, ay, az, anorm, cgx, cgy, cgz, iax, iay, iaz):
+    """Gyro scale from pairs of held-still moments: between two of them the accelerometer
+    measures how far the shin turned (no motion acceleration when held), the strapdown
+    quaternion how far the gyro says it turned. The ratio of their sums over all pairs, with
+    a prior at 1 and a dead band, becomes the multiplier applied to the gyro."""
+    a = 1.0 - math.exp(-dt / 0.1)
+    fx = st[GS_FAST] + a * (ax - st[GS_FAST])
+    fy = st[GS_FAST + 1] + a * (ay - st[GS_FAST + 1])
+    fz = st[GS_FAST + 2] + a * (az - st[GS_FAST + 2])
+    st[GS_FAST] = fx
+    st[GS_FAST + 1] = fy
+    st[GS_FAST + 2] = fz
+    st[GS_VAR] += a * ((ax - fx) ** 2 + (ay - fy) ** 2 + (az - fz) ** 2 - st[GS_VAR])
+    aw = 1.0 - math.exp(-dt / 0.05)
+    wfx = st[GS_WF] + aw * (cgx - st[GS_WF])
+    wfy = st[GS_WF + 1] + aw * (cgy - st[GS_WF + 1])
+    wfz = st[GS_WF + 2] + aw * (cgz - st[GS_WF + 2])
+    st[GS_WF] = wfx
+    st[GS_WF + 1] = wfy
+    st[GS_WF + 2] = wfz
+    calm = (cgx * cgx + cgy * cgy + cgz * cgz < cfg[S_GS_CALM_GYR] ** 2
+            and st[GS_VAR] < cfg[S_GS_CALM_ACC] ** 2 and abs(anorm - 1.0) < 0.05)
+    if calm and st[GS_CALM_T] > cfg[S_GS_SETTLE]:
+        # a slow reversal passes the tests above, but the shin is accelerating through it
+        # and the tangential acceleration tilts the accelerometer: a held moment's rate stays put
+        calm = ((wfx - st[GS_W0]) ** 2 + (wfy - st[GS_W0 + 1]) ** 2
+                + (wfz - st[GS_W0 + 2]) ** 2 < cfg[S_GS_RATE_CHANGE] ** 2)
+    if not calm:
+        st[GS_CALM_T] = 0.0
+        st[GS_PAIRED] = 0.0
+        return
+    ct = st[GS_CALM_T] + dt
+    st[GS_CALM_T] = ct
+    # gravity in I: a running mean over the held-still moment after its first moments (the
+    # tail of the deceleration into it tilts the accelerometer), then a 0.25 s low-pass
+    settle = cfg[S_GS_SETTLE]
+    if ct <= settle:
+        st[GS_W0] = wfx
+        st[GS_W0 + 1] = wfy
+        st[GS_W0 + 2] = wfz
+        return
+    w = dt / min(ct - settle, 0.25)
+    if ct - dt <= settle:
+        w = 1.0
+    st[GS_G] += w * (iax - st[GS_G])
+    st[GS_G + 1] += w * (iay - st[GS_G + 1])
+    st[GS_G + 2] += w * (iaz - st[GS_G + 2])
+    if ct < settle + cfg[S_GS_CALM_T]:
+        return
+    gn = math.sqrt(st[GS_G] ** 2 + st[GS_G + 1] ** 2 + st[GS_G + 2] ** 2)
+    gx = st[GS_G] / gn
+    gy = st[GS_G + 1] / gn
+    gz = st[GS_G + 2] / gn
+    qw, qx, qy, qz = st[Q_GYR], st[Q_GYR + 1], st[Q_GYR + 2], st[Q_GYR + 3]
+    if st[GS_PAIRED] == 0.0:
+        st[GS_PAIRED] = 1.0
+        if st[GS_PREV_OK] != 0.0 and t - ct - st[GS_PREV_T] <= cfg[S_GS_PAIR_MAX_T]:
+            # the previous moment's gravity, in the sensor frame then and (per the gyro) now
+            pgx, pgy, pgz = st[GS_PREV_G], st[GS_PREV_G + 1], st[GS_PREV_G + 2]
+            pw, px, py, pz = st[GS_PREV_Q], st[GS_PREV_Q + 1], st[GS_PREV_Q + 2], st[GS_PREV_Q + 3]
+            ux, uy, uz = _rot(pw, -px, -py, -pz, pgx, pgy, pgz)
+            vx, vy, vz = _rot(qw, -qx, -qy, -qz, pgx, pgy, pgz)
+            nx, ny, nz = _rot(qw, -qx, -qy, -qz, gx, gy, gz)
+            turn_gyro = _angle(ux, uy, uz, vx, vy, vz) / st[GS_K]  # as the chip says
+            turn_acc = _angle(ux, uy, uz, nx, ny, nz)
+            if turn_acc >= cfg[S_GS_PAIR_MIN] and abs(turn_acc - turn_gyro) < cfg[S_GS_MAX] * turn_gyro:
+                st[GS_SACC] += turn_acc
+                st[GS_SGYR] += turn_gyro
+                st[GS_NPAIRS] += 1.0
+                apply_gyro_scale(st, cfg)
+    st[GS_PREV_OK] = 1.0
+    st[GS_PREV_T] = t
+    st[GS_PREV_G] = gx
+    st[GS_PREV_G + 1] = gy
+    st[GS_PREV_G + 2] = gz
+    st[GS_PREV_Q] = qw
+    st[GS_PREV_Q + 1] = qx
+    st[GS_PREV_Q + 2] = qy
+    st[GS_PREV_Q + 3] = qz
 
 
 @njit(cache=True)
@@ -151,9 +292,10 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
         bx = st[BIAS]
         by = st[BIAS + 1]
         bz = st[BIAS + 2]
-        cgx = gx - bx
-        cgy = gy - by
-        cgz = gz - bz
+        gk = st[GS_K]
+        cgx = (gx - bx) * gk
+        cgy = (gy - by) * gk
+        cgz = (gz - bz) * gk
         gyr_out[i, 0] = cgx
         gyr_out[i, 1] = cgy
         gyr_out[i, 2] = cgz
@@ -258,6 +400,8 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
         # --- accelerometer low-pass in the almost-inertial frame I ---
         qw, qx, qy, qz = st[Q_GYR], st[Q_GYR + 1], st[Q_GYR + 2], st[Q_GYR + 3]
         iax, iay, iaz = _rot(qw, qx, qy, qz, ax, ay, az)
+        if cfg[S_GS_MAX] > 0.0:
+            _learn_gyro_scale(st, cfg, t, dt, ax, ay, az, anorm, cgx, cgy, cgz, iax, iay, iaz)
         # impacts: clip how far one sample may pull from the current gravity estimate. The
         # clip scales with the recent motion activity: in quiet stance a spike of several g
         # is cut to a fraction of a g, while during sustained vigorous motion the filter stays

@@ -274,6 +274,18 @@ class MotionEngine:
         return Mount(tuple(float(x) for x in r), up, self._leg, self._mount_source).to_dict()
 
     @property
+    def gyro_scale(self) -> float:
+        """The multiplier the fusion applies to the gyro (learned; 1.0 until shown otherwise)."""
+        return self._fusion.gyro_scale
+
+    def gyro_scale_evidence(self) -> dict:
+        return self._fusion.gyro_scale_evidence()
+
+    def seed_gyro_scale(self, evidence: dict) -> None:
+        """Start from an earlier run's gyro scale evidence (ValueError if it is malformed)."""
+        self._fusion.seed_gyro_scale(evidence)
+
+    @property
     def state(self) -> EngineState:
         return self._state
 

@@ -12,6 +12,7 @@ Usage::
     out.still     # (n,) bool: sensor judged still (the bias is being learned)
     f.gyro_bias_dps        # (3,) current bias estimate (deg/s)
     f.reset_after_gap()    # force a re-initialisation from the next sample's accelerometer
+    f.gyro_scale           # the multiplier applied to the gyro (learned; see 8. below)
     s = f.get_state(); f.set_state(s)   # checkpoint / restore (a copy of a small array)
 
 Feeding a stream in chunks of any size (one sample, a FIFO burst, the whole file) gives
@@ -46,6 +47,12 @@ Method (after the ideas of VQF, Laidig & Seel 2023, implemented independently):
    re-initialise the orientation from the accelerometer (the bias is kept). The low-pass time
    constant then grows as ``warmup_ratio`` x time since initialisation up to
    ``acc_time_constant_s``, i.e. the quiet start is averaged rather than one sample trusted.
+
+8. Gyro scale: between two held moments (gyro near zero and steady, accelerometer calm and
+   ~1 g) the accelerometer measures how far the shin turned, the strapdown quaternion how
+   far the gyro says; their least-squares ratio over all pairs (prior at 1, a dead band,
+   ``gyro_scale_*`` / ``scale_*`` settings) multiplies the gyro from then on. REAL-SIGNALS
+   §5: real shin gyros read ~10 % small.
 
 Non-finite samples are skipped (up held, gyro_dps NaN) so a glitch cannot poison the state;
 a time stamp that does not increase is held too.
@@ -90,6 +97,27 @@ class FusionSettings:
     bias_motion_time_constant_s: float = 300.0
     # Largest bias believed (MEMS zero-rate offsets are a few deg/s).
     gyro_bias_max_dps: float = 5.0
+    # Gyro scale, learned from pairs of held-still moments (0 disables): at most this far
+    # from 1 ...
+    gyro_scale_max_frac: float = 0.2
+    # ... left at 1 while the estimate is within this of 1 (and only the excess applied) ...
+    gyro_scale_deadband_frac: float = 0.03
+    # ... with a prior at 1 worth this much turn (deg: one 20 deg pair).
+    gyro_scale_prior_deg: float = 20.0
+    # A held-still moment: bias-corrected gyro below this, the accelerometer's jitter about
+    # its 0.1 s low-pass below this (RMS) and |a| within 5 % of 1 g ...
+    scale_still_gyro_dps: float = 6.0
+    scale_still_accel_g: float = 0.025
+    # ... for this long after the first scale_still_settle_s (whose accelerometer is not used).
+    scale_still_settle_s: float = 0.05
+    scale_still_min_s: float = 0.12
+    # ... and its (0.05 s low-passed) rate changed by less than this meanwhile (a slow
+    # reversal is not held: the shin accelerates through it).
+    scale_still_rate_change_dps: float = 2.0
+    # A pair counts if the shin turned at least this much between the two moments, in
+    # at most this long (gyro bias would otherwise weigh in).
+    scale_pair_min_deg: float = 10.0
+    scale_pair_max_s: float = 8.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -117,6 +145,16 @@ class FusionSettings:
         cfg[_k.S_CLIP_FACTOR] = self.accel_clip_activity_factor
         cfg[_k.S_ACT_TAU] = self.activity_time_constant_s
         cfg[_k.S_REST_DRIFT] = self.rest_accel_drift_deg
+        cfg[_k.S_GS_MAX] = self.gyro_scale_max_frac
+        cfg[_k.S_GS_DEADBAND] = self.gyro_scale_deadband_frac
+        cfg[_k.S_GS_PRIOR] = self.gyro_scale_prior_deg
+        cfg[_k.S_GS_CALM_GYR] = self.scale_still_gyro_dps
+        cfg[_k.S_GS_CALM_ACC] = self.scale_still_accel_g
+        cfg[_k.S_GS_CALM_T] = self.scale_still_min_s
+        cfg[_k.S_GS_PAIR_MIN] = self.scale_pair_min_deg
+        cfg[_k.S_GS_PAIR_MAX_T] = self.scale_pair_max_s
+        cfg[_k.S_GS_SETTLE] = self.scale_still_settle_s
+        cfg[_k.S_GS_RATE_CHANGE] = self.scale_still_rate_change_dps
         return cfg
 
 
@@ -162,6 +200,41 @@ class TiltFusion:
     @property
     def gyro_bias_dps(self) -> np.ndarray:
         return self._state[_k.BIAS:_k.BIAS + 3].copy()
+
+    @property
+    def gyro_scale(self) -> float:
+        """The multiplier applied to the gyro (1.0 until pairs of held-still moments show
+        the chip reads more than the dead band off)."""
+        return float(self._state[_k.GS_K])
+
+    @property
+    def gyro_scale_pairs(self) -> int:
+        return int(self._state[_k.GS_NPAIRS])
+
+    def gyro_scale_evidence(self) -> dict:
+        """What the multiplier was learned from (to carry it to the next run: the scale is
+        the chip's, not the session's)."""
+        st = self._state
+        return {"accel_turn_deg": float(st[_k.GS_SACC]), "gyro_turn_deg": float(st[_k.GS_SGYR]),
+                "pairs": int(st[_k.GS_NPAIRS])}
+
+    def seed_gyro_scale(self, evidence: dict, max_turn_deg: float = 400.0) -> None:
+        """Start from an earlier run's evidence, weighed down to at most ``max_turn_deg`` of
+        gyro turn (twenty 20 deg pairs) so that a swapped sensor is learned afresh within a
+        session. ValueError names what is wrong with ``evidence``."""
+        try:
+            acc, gyr = float(evidence["accel_turn_deg"]), float(evidence["gyro_turn_deg"])
+            n = int(evidence["pairs"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"gyro scale evidence needs accel_turn_deg, gyro_turn_deg and pairs: {e}") from None
+        if not (np.isfinite(acc) and np.isfinite(gyr)) or gyr < 0 or n < 0 or (gyr > 0 and not 0.5 < acc / gyr < 2.0):
+            raise ValueError(f"gyro scale evidence out of range: {evidence!r}")
+        w = min(1.0, max_turn_deg / gyr) if gyr > 0 else 1.0
+        self._state[_k.GS_SACC] = acc * w
+        self._state[_k.GS_SGYR] = gyr * w
+        self._state[_k.GS_NPAIRS] = n
+        if self.settings.gyro_scale_max_frac > 0:
+            _k.apply_gyro_scale(self._state, self._cfg)
 
     @property
     def up(self) -> np.ndarray:
