@@ -13,6 +13,13 @@ from kotdevice.motion.events import KneeToWallEvent, SetEvent
 from kotdevice.sim import simulate_session, simulate_set
 
 
+# A gyro that reads what the datasheet promises (no REAL-SIGNALS §5 gain): for the tests of
+# counting and of peaks on single sets, some of which (step-downs, deep squats without a
+# pause) hold still nowhere and so cannot show the engine a gain. With it, these sessions
+# are exactly the simulator's sessions before the gain existed. The gain has its own tests.
+DATASHEET_GYRO = {"gyro_gain_mean": 1.0, "gyro_gain_sigma": 0.0}
+
+
 def _run(res, chunk=32, **kw):
     eng = MotionEngine(**kw)
     ev, ang = [], []
@@ -37,7 +44,7 @@ def _blocks(blk, n):
     ("backward_walk", "sled_drag", "normal", 6),
 ])
 def test_each_exercise_counted_and_detected(exercise, variant, tempo, seed):
-    res = simulate_set(exercise, 8, variant=variant, tempo=tempo, rate_hz=100, seed=seed)
+    res = simulate_set(exercise, 8, variant=variant, tempo=tempo, rate_hz=100, seed=seed, errors=DATASHEET_GYRO)
     _, sets, ang, _ = _run(res)
     assert [(s.exercise, len(s.reps)) for s in sets] == [(exercise, 8)]
     truth = res.truth["sets"][0]["rep_list"]
@@ -52,12 +59,41 @@ def test_tib_raises_after_walking_to_the_wall():
             "items": [{"kind": "rest", "activities": [{"kind": "stand", "duration_s": 3},
                                                        {"kind": "walk", "duration_s": 6}]},
                       {"kind": "set", "exercise": "tib_raise", "reps": 8, "tempo": "normal"}]}
-    res = simulate_session(spec, seed=4, rate_hz=100)
+    res = simulate_session(spec, seed=4, rate_hz=100, errors=DATASHEET_GYRO)
     _, sets, _, _ = _run(res)
     assert [(s.exercise, len(s.reps)) for s in sets] == [("tib_raise", 8)]
     truth = res.truth["sets"][0]["rep_list"]
     peaks = [r.peak_angle_deg for r in sets[0].reps]
     assert np.mean(np.abs(np.subtract(peaks, [r["peak_angle_deg"] for r in truth]))) < 1.5
+
+
+def test_a_gyro_ten_percent_small_is_learned_from_paused_squats_and_serves_the_step_downs():
+    """REAL-SIGNALS §5: step-downs never hold still, so alone they cannot show the engine
+    that its gyro reads 10 % small. After a paused squat set (held bottoms) the gain is known
+    and the step-downs' peaks read about as well as with a gyro that reads right."""
+    from dataclasses import replace
+
+    from kotdevice.motion.engine import EngineSettings
+
+    def step_down_peak_mae(gain, learn=True):
+        spec = {"leg": "left", "error_model": {"gyro_gain_mean": gain, "gyro_gain_sigma": 0.0},
+                "items": [{"kind": "set", "exercise": "squat", "variant": "bodyweight", "reps": 6, "tempo": "pause"},
+                          {"kind": "rest", "activities": [{"kind": "stand", "duration_s": 10}]},
+                          {"kind": "set", "exercise": "squat", "variant": "step_down", "reps": 8}]}
+        res = simulate_session(spec, seed=2, rate_hz=100)
+        st = EngineSettings()
+        st = st if learn else replace(st, fusion=replace(st.fusion, gyro_scale_max_frac=0.0))
+        eng, sets, _, _ = _run(res, settings=st)
+        assert [(s.exercise, len(s.reps)) for s in sets] == [("squat", 6), ("squat", 8)]
+        truth = res.truth["sets"][1]["rep_list"]
+        return eng.gyro_scale, np.mean(np.abs(np.subtract([r.peak_angle_deg for r in sets[1].reps],
+                                                          [r["peak_angle_deg"] for r in truth])))
+
+    k, learned = step_down_peak_mae(0.9)
+    assert k == pytest.approx(1 / 0.9, abs=0.03)
+    _, unlearned = step_down_peak_mae(0.9, learn=False)
+    _, right = step_down_peak_mae(1.0)
+    assert learned < right + 0.75 and unlearned > learned + 1.5, (learned, unlearned, right)
 
 
 def test_tib_raises_alone_are_counted():
@@ -161,7 +197,7 @@ def test_accuracy_bench_scores_a_session_and_its_true_plane_floor(tmp_path):
 
     spec = {"leg": "right", "mount": {"rotation_about_shin_deg": 20, "tilt_frontal_deg": 8},
             "items": [{"kind": "set", "exercise": "squat", "variant": "deep", "reps": 5}]}
-    res = simulate_session(spec, seed=21, rate_hz=100)
+    res = simulate_session(spec, seed=21, rate_hz=100, errors=DATASHEET_GYRO)
     write_result(res, tmp_path / "s.csv")
     r = evaluate_session(tmp_path / "s.csv")
     assert [(s["truth_reps"], s["reps"], s["exercise_ok"]) for s in r["sets"]] == [(5, 5, True)]

@@ -110,3 +110,18 @@ def test_overrides_are_checked():
         ErrorParams.from_dict({"gyro_noise": 1})
     with pytest.raises(KotError, match="unknown chip"):
         ErrorParams.from_dict({"chip": "bmi160"})
+
+
+def test_the_gyro_gain_is_drawn_last_and_scales_the_whole_gyro():
+    """REAL-SIGNALS §5's gain: drawn with its spread, on top of the datasheet scale errors;
+    without a spread nothing else drawn changes (old corpora regenerate exactly)."""
+    p = replace(ErrorParams(), gyro_gain_mean=0.9, gyro_gain_sigma=0.03)
+    rng = np.random.default_rng(2)
+    gains = np.array([draw_errors(p, rng).gyro_gain for _ in range(800)])
+    assert gains.mean() == pytest.approx(0.9, abs=0.004) and gains.std() == pytest.approx(0.03, rel=0.1)
+    with_gain = draw_errors(p, np.random.default_rng(3))
+    plain = draw_errors(replace(p, gyro_gain_mean=1.0, gyro_gain_sigma=0.0), np.random.default_rng(3))
+    assert plain.gyro_gain == 1.0 and with_gain.gyro_gain != 1.0
+    assert np.allclose(with_gain.gyro_M, with_gain.gyro_gain * plain.gyro_M)
+    assert np.array_equal(with_gain.accel_M, plain.accel_M)
+    assert ErrorParams().ideal().gyro_gain_mean == 1.0 and ErrorParams().ideal().gyro_gain_sigma == 0.0

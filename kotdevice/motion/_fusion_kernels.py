@@ -69,7 +69,9 @@ S_GS_PAIR_MIN = 20
 S_GS_PAIR_MAX_T = 21
 S_GS_SETTLE = 22
 S_GS_RATE_CHANGE = 23
-SETTINGS_SIZE = 24
+S_GS_RETRO = 24
+S_GS_PAIR_DISAGREE = 25
+SETTINGS_SIZE = 26
 
 DEG = math.pi / 180.0
 
@@ -177,10 +179,10 @@ def apply_gyro_scale(st, cfg):
 
 @njit(cache=True)
 def _learn_gyro_scale(st, cfg, t, dt, ax, ay, az, anorm, cgx, cgy, cgz, iax, iay, iaz):
-    """Gyro scale from pairs of held-still moments: between two of them the accelerometer
-    measures how far the shin turned (no motion acceleration when held), the strapdown
-    quaternion how far the gyro says it turned. The ratio of their sums over all pairs, with
-    a prior at 1 and a dead band, becomes the multiplier applied to the gyro."""
+    """Gyro scale from pairs of held moments: between two, the accelerometer measures how
+    far the shin turned (no motion acceleration when held), the strapdown quaternion how far
+    the gyro says it turned. The ratio of their sums over all pairs, with a prior at 1 and a
+    dead band, becomes the multiplier applied to the gyro."""
     a = 1.0 - math.exp(-dt / 0.1)
     fx = st[GS_FAST] + a * (ax - st[GS_FAST])
     fy = st[GS_FAST + 1] + a * (ay - st[GS_FAST + 1])
@@ -241,11 +243,42 @@ def _learn_gyro_scale(st, cfg, t, dt, ax, ay, az, anorm, cgx, cgy, cgz, iax, iay
             nx, ny, nz = _rot(qw, -qx, -qy, -qz, gx, gy, gz)
             turn_gyro = _angle(ux, uy, uz, vx, vy, vz) / st[GS_K]  # as the chip says
             turn_acc = _angle(ux, uy, uz, nx, ny, nz)
-            if turn_acc >= cfg[S_GS_PAIR_MIN] and abs(turn_acc - turn_gyro) < cfg[S_GS_MAX] * turn_gyro:
+            if turn_acc >= cfg[S_GS_PAIR_MIN] and abs(turn_acc - turn_gyro) < cfg[S_GS_PAIR_DISAGREE] * turn_gyro:
                 st[GS_SACC] += turn_acc
                 st[GS_SGYR] += turn_gyro
                 st[GS_NPAIRS] += 1.0
+                k_old = st[GS_K]
                 apply_gyro_scale(st, cfg)
+                if cfg[S_GS_RETRO] > 0.0 and st[GS_K] != k_old:
+                    # the turn since the previous moment was integrated with the old
+                    # multiplier: add what it missed, about the same axis, so the angle is
+                    # right now rather than once the gravity low-pass catches up
+                    rw = pw * qw + px * qx + py * qy + pz * qz  # r = q_prev* (x) q_now
+                    rx = pw * qx - px * qw - py * qz + pz * qy
+                    ry = pw * qy + px * qz - py * qw - pz * qx
+                    rz = pw * qz - px * qy + py * qx - pz * qw
+                    rn = math.sqrt(rx * rx + ry * ry + rz * rz)
+                    if rn > 1e-9:
+                        extra = 2.0 * math.atan2(rn, rw) * (st[GS_K] / k_old - 1.0)
+                        c = math.cos(0.5 * extra)
+                        sn = math.sin(0.5 * extra) / rn
+                        ex, ey, ez = rx * sn, ry * sn, rz * sn
+                        # gravity of this moment, in the sensor frame (unchanged by the fix)
+                        sx, sy, sz = _rot(qw, -qx, -qy, -qz, gx, gy, gz)
+                        nw = qw * c - qx * ex - qy * ey - qz * ez
+                        nx2 = qw * ex + qx * c + qy * ez - qz * ey
+                        ny2 = qw * ey - qx * ez + qy * c + qz * ex
+                        nz2 = qw * ez + qx * ey - qy * ex + qz * c
+                        qn = math.sqrt(nw * nw + nx2 * nx2 + ny2 * ny2 + nz2 * nz2)
+                        qw, qx, qy, qz = nw / qn, nx2 / qn, ny2 / qn, nz2 / qn
+                        st[Q_GYR] = qw
+                        st[Q_GYR + 1] = qx
+                        st[Q_GYR + 2] = qy
+                        st[Q_GYR + 3] = qz
+                        gx, gy, gz = _rot(qw, qx, qy, qz, sx, sy, sz)
+                        st[GS_G] = gx * gn
+                        st[GS_G + 1] = gy * gn
+                        st[GS_G + 2] = gz * gn
     st[GS_PREV_OK] = 1.0
     st[GS_PREV_T] = t
     st[GS_PREV_G] = gx

@@ -118,6 +118,11 @@ class FusionSettings:
     # at most this long (gyro bias would otherwise weigh in).
     scale_pair_min_deg: float = 10.0
     scale_pair_max_s: float = 8.0
+    # ... and the two turns within this fraction of each other (else something moved).
+    scale_pair_max_disagree_frac: float = 0.35
+    # When the scale changes, add the turn the old one missed since the previous held moment
+    # (1) or let the gravity low-pass absorb it (0).
+    gyro_scale_retro: float = 1.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -155,6 +160,8 @@ class FusionSettings:
         cfg[_k.S_GS_PAIR_MAX_T] = self.scale_pair_max_s
         cfg[_k.S_GS_SETTLE] = self.scale_still_settle_s
         cfg[_k.S_GS_RATE_CHANGE] = self.scale_still_rate_change_dps
+        cfg[_k.S_GS_RETRO] = self.gyro_scale_retro
+        cfg[_k.S_GS_PAIR_DISAGREE] = self.scale_pair_max_disagree_frac
         return cfg
 
 
