@@ -177,6 +177,18 @@ def apply_gyro_scale(st, cfg):
     st[GS_K] = 1.0 + min(max(d, -m), m)
 
 
+@njit(cache=True, inline="always")
+def _lowpass3(st, i, a, x, y, z):
+    """One first-order low-pass step of the 3-vector at st[i:i+3] (gain a); returns it."""
+    lx = st[i] + a * (x - st[i])
+    ly = st[i + 1] + a * (y - st[i + 1])
+    lz = st[i + 2] + a * (z - st[i + 2])
+    st[i] = lx
+    st[i + 1] = ly
+    st[i + 2] = lz
+    return lx, ly, lz
+
+
 @njit(cache=True)
 def _learn_gyro_scale(st, cfg, t, dt, ax, ay, az, anorm, cgx, cgy, cgz, iax, iay, iaz):
     """Gyro scale from pairs of held moments: between two, the accelerometer measures how
@@ -184,20 +196,9 @@ def _learn_gyro_scale(st, cfg, t, dt, ax, ay, az, anorm, cgx, cgy, cgz, iax, iay
     the gyro says it turned. The ratio of their sums over all pairs, with a prior at 1 and a
     dead band, becomes the multiplier applied to the gyro."""
     a = 1.0 - math.exp(-dt / 0.1)
-    fx = st[GS_FAST] + a * (ax - st[GS_FAST])
-    fy = st[GS_FAST + 1] + a * (ay - st[GS_FAST + 1])
-    fz = st[GS_FAST + 2] + a * (az - st[GS_FAST + 2])
-    st[GS_FAST] = fx
-    st[GS_FAST + 1] = fy
-    st[GS_FAST + 2] = fz
+    fx, fy, fz = _lowpass3(st, GS_FAST, a, ax, ay, az)
     st[GS_VAR] += a * ((ax - fx) ** 2 + (ay - fy) ** 2 + (az - fz) ** 2 - st[GS_VAR])
-    aw = 1.0 - math.exp(-dt / 0.05)
-    wfx = st[GS_WF] + aw * (cgx - st[GS_WF])
-    wfy = st[GS_WF + 1] + aw * (cgy - st[GS_WF + 1])
-    wfz = st[GS_WF + 2] + aw * (cgz - st[GS_WF + 2])
-    st[GS_WF] = wfx
-    st[GS_WF + 1] = wfy
-    st[GS_WF + 2] = wfz
+    wfx, wfy, wfz = _lowpass3(st, GS_WF, 1.0 - math.exp(-dt / 0.05), cgx, cgy, cgz)
     calm = (cgx * cgx + cgy * cgy + cgz * cgz < cfg[S_GS_CALM_GYR] ** 2
             and st[GS_VAR] < cfg[S_GS_CALM_ACC] ** 2 and abs(anorm - 1.0) < 0.05)
     if calm and st[GS_CALM_T] > cfg[S_GS_SETTLE]:
@@ -357,18 +358,8 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
         # --- rest detection (raw gyro and accel against their short low-passes) ---
         # (after initialisation the low-passes start as running means, not from one sample)
         ar = 1.0 - math.exp(-dt / min(cfg[S_REST_TAU], st[SINCE_INIT]))
-        rgx = st[REST_GYR] + ar * (gx - st[REST_GYR])
-        rgy = st[REST_GYR + 1] + ar * (gy - st[REST_GYR + 1])
-        rgz = st[REST_GYR + 2] + ar * (gz - st[REST_GYR + 2])
-        rax = st[REST_ACC] + ar * (ax - st[REST_ACC])
-        ray = st[REST_ACC + 1] + ar * (ay - st[REST_ACC + 1])
-        raz = st[REST_ACC + 2] + ar * (az - st[REST_ACC + 2])
-        st[REST_GYR] = rgx
-        st[REST_GYR + 1] = rgy
-        st[REST_GYR + 2] = rgz
-        st[REST_ACC] = rax
-        st[REST_ACC + 1] = ray
-        st[REST_ACC + 2] = raz
+        rgx, rgy, rgz = _lowpass3(st, REST_GYR, ar, gx, gy, gz)
+        rax, ray, raz = _lowpass3(st, REST_ACC, ar, ax, ay, az)
         dgyr2 = (gx - rgx) ** 2 + (gy - rgy) ** 2 + (gz - rgz) ** 2
         dacc2 = (ax - rax) ** 2 + (ay - ray) ** 2 + (az - raz) ** 2
         bmax = cfg[S_BIAS_MAX]
