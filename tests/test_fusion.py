@@ -414,3 +414,16 @@ def test_gyro_scale_needs_a_turn_and_forgets_across_gaps():
     f = TiltFusion()
     f.update(np.r_[t1, 3.0 + tt, 4.0 + t2, 8.0 + t3], np.r_[a1, a_turn, a2, a3], np.r_[g1, g_turn, g2, g3])
     assert f.n_resets == 2 and f.gyro_scale_pairs == 1 and f.gyro_scale == 1.0
+
+
+def test_a_learned_gyro_scale_also_corrects_the_turn_it_was_learned_from():
+    """The first pair is the turn into the first held bottom: once it shows a gyro 10 % small,
+    the turn it under-read gets what it missed, so that bottom reads right now, not after
+    the 3 s gravity low-pass has caught up."""
+    t, acc, gyr, truth, held = _squats_with_holds(0.9)
+    first_bottom = (t > 4.3) & (t < 4.6)  # the first rep: down 3-4 s, held 4-4.6 s
+    err = {}
+    for retro in (1.0, 0.0):
+        est = TiltFusion(FusionSettings(gyro_scale_retro=retro)).update(t, acc, gyr).up
+        err[retro] = np.mean(angle_deg(est, truth)[first_bottom])
+    assert err[0.0] > 1.5 and err[1.0] < 0.6 * err[0.0], err

@@ -49,12 +49,14 @@ class SensorSource:
         return self.sensor.poll_interval_s / self.speed
 
     @property
-    def sensor_id(self) -> str:
+    def sensor_id(self) -> str | None:
         """Which chip this is, as far as the bus can tell (what is learned about it, e.g. its
-        gyro scale, is kept under this name)."""
+        gyro scale, is kept under this name). None for the simulator, whose chip is drawn
+        afresh for every simulated session: there is nothing to carry over."""
         s = self.sensor
-        where = "sim" if s.bus_number is None else f"i2c-{s.bus_number}"
-        return f"{s.chip_name}@{where}:0x{s.address:02x}"
+        if s.bus_number is None:
+            return None
+        return f"{s.chip_name}@i2c-{s.bus_number}:0x{s.address:02x}"
 
     def read(self) -> tuple[ImuBlock, list[Gap]]:
         block, gaps = self.sensor.read()

@@ -164,8 +164,8 @@ def _angle(ux, uy, uz, vx, vy, vz):
 def apply_gyro_scale(st, cfg):
     """The multiplier from the pairs' sums, with a prior at 1 and a dead band. A ratio of
     sums, not least squares: a residual gyro bias adds to the turns one way and takes from
-    them the other, which cancels in the sums but not in squares (weighing the longer,
-    over-read way more read 3 % low on paused squats)."""
+    them the other, which cancels in the sums but not in squares (least squares weighs the
+    longer, over-read way down more, and read 3 % low on paused split squats)."""
     prior = cfg[S_GS_PRIOR]
     d = (st[GS_SACC] + prior) / (st[GS_SGYR] + prior) - 1.0
     # a scale within the chip's tolerance is better left alone than replaced by an estimate

@@ -50,7 +50,7 @@ Method (after the ideas of VQF, Laidig & Seel 2023, implemented independently):
 
 8. Gyro scale: between two held moments (gyro near zero and steady, accelerometer calm and
    ~1 g) the accelerometer measures how far the shin turned, the strapdown quaternion how
-   far the gyro says; their least-squares ratio over all pairs (prior at 1, a dead band,
+   far the gyro says; the ratio of their sums over all pairs (prior at 1, a dead band,
    ``gyro_scale_*`` / ``scale_*`` settings) multiplies the gyro from then on. REAL-SIGNALS
    §5: real shin gyros read ~10 % small.
 

@@ -75,7 +75,8 @@ class ErrorParams:
             accel_bias_sigma_g=0.0, gyro_bias_sigma_dps=0.0, gyro_bias_rw_dps_rts=0.0,
             accel_bias_rw_g_rts=0.0, accel_bias_tempco_g_per_c=0.0, gyro_bias_tempco_dps_per_c=0.0,
             accel_scale_sigma=0.0, gyro_scale_sigma=0.0, accel_cross_sigma=0.0, gyro_cross_sigma=0.0,
-            gyro_gain_mean=1.0, gyro_gain_sigma=0.0, quantize=False, clip=False, period_jitter_frac=0.0, drop_prob=0.0, drop_burst_per_min=0.0,
+            gyro_gain_mean=1.0, gyro_gain_sigma=0.0, quantize=False, clip=False, period_jitter_frac=0.0,
+            drop_prob=0.0, drop_burst_per_min=0.0,
         )
 
 
