@@ -78,3 +78,18 @@ def test_calibrate_saves_a_mount_replay_accepts(session_csv, tmp_path, capsys):
                      "".join(f"{i / 100:.2f},1,0,0,0.1,0,0\n" for i in range(400)))
     assert main(["calibrate", str(still), "--out", str(tmp_path / "m2.json")]) == 2
     assert "no knee-forward movement" in capsys.readouterr().err
+
+
+def test_replay_reports_the_gyro_scale_it_learned(tmp_path, capsys):
+    """A recording whose gyro reads 10 % small (REAL-SIGNALS §5), with held bottoms: the JSON
+    says what the fusion learned, and from how many pairs."""
+    from kotdevice.sim import simulate_set
+    from kotdevice.sim.output import write_result
+
+    res = simulate_set("squat", 6, tempo="pause", rate_hz=100, seed=3,
+                       errors={"gyro_gain_mean": 0.9, "gyro_gain_sigma": 0.0})
+    write_result(res, tmp_path / "s.csv")
+    assert main(["replay", str(tmp_path / "s.csv"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["gyro_scale"]["pairs"] >= 6 and doc["gyro_scale"]["applied"] == pytest.approx(1 / 0.9, abs=0.03)
+    assert doc["total_reps"] == 6

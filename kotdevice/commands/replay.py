@@ -79,6 +79,9 @@ def run(args) -> int:
         "samples": n,
         "mount": eng.mount_dict(),
         "mount_events": [e.to_dict() for e in events if isinstance(e, MountEvent)],
+        # what the fusion learned the gyro reads like (REAL-SIGNALS §5): the multiplier it
+        # ended on, and from how many pairs of held moments
+        "gyro_scale": {"applied": round(eng.gyro_scale, 4), "pairs": eng.gyro_scale_evidence()["pairs"]},
     }
     ktw = [e for e in events if isinstance(e, KneeToWallEvent)]
     if ktw or args.mode == "knee_to_wall":
