@@ -9,7 +9,7 @@ from kotdevice.bench import tempo
 def test_sweep_sessions_carry_their_reps_and_the_table_scores_them(capsys):
     rng = np.random.default_rng(7)
     case = tempo.draw_case(rng, "squat")
-    blk, truth = tempo.synth_session(case)
+    blk, truth, _ = tempo.synth_session(case)
     assert truth == [case["reps"], case["reps"]]
     dt = np.diff(blk.t_s)
     assert abs(np.median(dt) - 1.0 / case["rate_hz"]) < 1e-6
@@ -45,7 +45,7 @@ def test_raise_sessions_begin_standing_and_lean_back_to_the_wall_before_each_set
     # CONTRACTS §1: every session begins with quiet standing
     rng = np.random.default_rng(3)
     case = tempo.draw_case(rng, "tib")
-    blk, truth = tempo.synth_session(case)
+    blk, truth, _ = tempo.synth_session(case)
 
     def gravity_at(t0, t1):
         m = (blk.t_s >= t0) & (blk.t_s < t1)

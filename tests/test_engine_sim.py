@@ -280,3 +280,25 @@ def test_a_knee_to_wall_hold_that_dips_a_little_is_timed_until_it_really_left_th
     (e,) = eng._ktw_feed(down)
     assert isinstance(e, KneeToWallEvent) and e.angle_deg == pytest.approx(40.1)
     assert e.hold_s == pytest.approx(2.42, abs=0.02)
+
+
+def test_accuracy_bench_pools_corpora_and_parts(tmp_path, capsys):
+    """`--corpus` repeats and `--split both` pools the sessions (regression checks over
+    several corpora); a corpus without the part asked for is a one-line error."""
+    from kotdevice.cli import main
+    from kotdevice.sim.output import write_result
+
+    for i, (c, part) in enumerate([("c1", "tune"), ("c1", "holdout"), ("c2", "tune"), ("c2", "holdout")]):
+        (tmp_path / c / part).mkdir(parents=True, exist_ok=True)
+        write_result(simulate_set("squat", 3, rate_hz=50, seed=40 + i, errors=DATASHEET_GYRO),
+                     tmp_path / c / part / "s000.csv")
+    args = ["bench", "accuracy", "--corpus", str(tmp_path / "c1"), "--corpus", str(tmp_path / "c2")]
+    assert main(args + ["--split", "both"]) == 0
+    out = capsys.readouterr().out
+    assert "(4 sessions)" in out and "| squat | 4 | 12 |" in out
+    assert main(args + ["--split", "tune"]) == 0
+    assert "(2 sessions)" in capsys.readouterr().out
+    (tmp_path / "c2" / "holdout" / "s000.csv").unlink()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "c2/holdout: no session CSV files" in err[0]

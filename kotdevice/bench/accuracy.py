@@ -17,11 +17,11 @@ EX_ORDER = ("squat", "tib_raise", "backward_walk")
 
 def register(sub) -> None:
     p = sub.add_parser("accuracy", help="rep counts and angles vs. the simulator's ground truth")
-    p.add_argument("--corpus", metavar="DIR",
-                   help="corpus from `kotdevice simulate --corpus DIR` (default: generate one "
-                        "in ~/.cache/kotdevice/corpus-s<seed>)")
-    p.add_argument("--split", default="holdout", choices=("holdout", "tune"),
-                   help="which part to score (tune only while developing)")
+    p.add_argument("--corpus", metavar="DIR", action="append",
+                   help="corpus from `kotdevice simulate --corpus DIR`; repeat to pool several "
+                        "(default: generate one in ~/.cache/kotdevice/corpus-s<seed>)")
+    p.add_argument("--split", default="holdout", choices=("holdout", "tune", "both"),
+                   help="which part to score (tune only while developing; both: regression checks)")
     p.add_argument("--sessions", type=int, default=60, help="corpus size when generating")
     p.add_argument("--seed", type=int, default=0, help="corpus seed when generating")
     p.add_argument("--limit", type=int, default=None, help="score only the first N sessions")
@@ -32,12 +32,16 @@ def register(sub) -> None:
 def run(args) -> int:
     from kotdevice.errors import KotError
 
-    corpus = Path(args.corpus) if args.corpus else _default_corpus(args.sessions, args.seed)
-    split_dir = corpus / args.split
-    files = sorted(split_dir.glob("*.csv"))
-    files = [f for f in files if not f.name.endswith(".truth.csv")]
-    if not files:
-        raise KotError(f"{split_dir}: no session CSV files (make one with `kotdevice simulate --corpus {corpus}`)")
+    corpora = [Path(c) for c in args.corpus] if args.corpus else [_default_corpus(args.sessions, args.seed)]
+    parts = ("tune", "holdout") if args.split == "both" else (args.split,)
+    files = []
+    for corpus in corpora:
+        for part in parts:
+            found = [f for f in sorted((corpus / part).glob("*.csv")) if not f.name.endswith(".truth.csv")]
+            if not found:
+                raise KotError(f"{corpus / part}: no session CSV files "
+                               f"(make one with `kotdevice simulate --corpus {corpus}`)")
+            files += found
     if args.limit:
         files = files[: args.limit]
     results = []
@@ -47,7 +51,8 @@ def run(args) -> int:
         el = time.monotonic() - t0
         print(f"accuracy: {i + 1}/{len(files)} {f.name} [{el:.0f} s elapsed]", file=sys.stderr, flush=True)
     summary = aggregate(results)
-    print(format_table(summary, f"kotdevice bench accuracy --corpus {corpus} --split {args.split}"))
+    where = " ".join(f"--corpus {c}" for c in corpora)
+    print(format_table(summary, f"kotdevice bench accuracy {where} --split {args.split}"))
     if args.details:
         Path(args.details).write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
     return 0

@@ -44,12 +44,6 @@ def draw_case(rng, family: str) -> dict:
 
 
 def synth_session(case: dict):
-    """(ImuBlock, true reps per set) for one case."""
-    blk, counts, _ = synth_session_with_peaks(case)
-    return blk, counts
-
-
-def synth_session_with_peaks(case: dict):
     """(ImuBlock, true reps per set, true peak tibial angle of each rep) for one case."""
     import numpy as np
 
@@ -100,10 +94,6 @@ def run_sets(blk, settings=None) -> list[tuple[str, list[float]]]:
     return [(e.exercise, [r.peak_angle_deg for r in e.reps]) for e in ev if isinstance(e, SetEvent)]
 
 
-def count_sets(blk, settings=None) -> list[tuple[str, int]]:
-    return [(ex, len(p)) for ex, p in run_sets(blk, settings)]
-
-
 def no_scale_learning():
     """The engine's settings with the fusion's gyro-scale learning off (for comparison)."""
     from dataclasses import replace
@@ -128,7 +118,7 @@ def sweep(cases: int, seed: int, settings=None, progress=None) -> list[dict]:
     for family, name in (("squat", "squat"), ("tib", "tib_raise")):
         for k in range(cases):
             case = draw_case(rng, family)
-            blk, truth, true_peaks = synth_session_with_peaks(case)
+            blk, truth, true_peaks = synth_session(case)
             sets = run_sets(blk, settings)
             got = [(ex, len(p)) for ex, p in sets]
             ok = [n for _, n in got] == truth and all(ex == name for ex, _ in got)
