@@ -146,6 +146,94 @@ def test_slow_turn_is_not_learned_as_bias():
     assert abs(f.gyro_bias_dps[1]) < 0.1
 
 
+def _perp_err_dps(bias_est, bias_true, up):
+    e = np.asarray(bias_est) - bias_true
+    u = up / np.linalg.norm(up)
+    return float(np.linalg.norm(e - np.dot(e, u) * u))
+
+
+def test_relaxed_stance_wandering_about_the_shin_still_learns_the_tilt_bias():
+    """REAL-SIGNALS §1: a relaxed shin wanders about its own (near vertical) axis by a few
+    dps. That turn moves nothing the tilt depends on, so the two horizontal bias components
+    are still learned; judged by the whole gyro, the stance is never still."""
+    rng = np.random.default_rng(5)
+    rate = 100.0
+    up0 = np.array([np.cos(np.radians(8)), 0.0, np.sin(np.radians(8))])  # shin 8 deg forward
+    t, a, _ = still_stream(up0, 20.0, rate, rng, acc_noise_g=0.003)
+    k = np.exp(-np.arange(100) / (0.1 * rate))  # ~1.5 Hz wide random wander, 4 dps RMS
+    wander_dps = np.convolve(rng.normal(0, 1, len(t)), k)[:len(t)]
+    wander_dps *= 4.0 / wander_dps.std()
+    bias = np.array([0.5, -2.0, 1.0])
+    g = wander_dps[:, None] * up0 + bias + rng.normal(0, 0.1, (len(t), 3))
+    res = {}
+    for on in (1.0, 0.0):
+        f = TiltFusion(FusionSettings(rest_ignore_vertical_rate=0.94 * on))
+        out = f.update(t, a, g)
+        res[on] = (out, _perp_err_dps(f.gyro_bias_dps, bias, up0),
+                   angle_deg(out.up[t > 10], up0).max())
+    out_on, perp_on, tilt_on = res[1.0]
+    out_off, perp_off, tilt_off = res[0.0]
+    assert out_on.still.mean() < 0.2  # the whole gyro rarely looks still: the axial turn is real
+    assert perp_on < 0.1 and tilt_on < 0.3
+    assert perp_off > 1.0 and tilt_off > 2.0
+
+
+def test_a_slow_sway_at_rest_is_not_learned_as_bias():
+    """A standing shin sways: slow real turns, well under the rest thresholds. The
+    accelerometer sees them turn, so the bias learned at rest discounts them."""
+    rate = 100.0
+    up0 = tilted(0)
+    t = np.arange(int(40 * rate)) / rate
+    # +-0.45 deg back and forth at 0.3 dps, with still spells between
+    phase = t % 6.0
+    rate_dps = np.where((phase >= 2.0) & (phase < 3.5), 0.3, 0.0) - np.where(phase >= 4.5, 0.3, 0.0)
+    rate_dps[t < 4.0] = 0.0
+    gt = np.column_stack([np.zeros_like(t), rate_dps, np.zeros_like(t)])
+    a = simulate(t, gt, up0)
+    err = {}
+    for on in (1.0, 0.0):
+        f = TiltFusion(FusionSettings(rest_sway_compensation=on, bias_rest_time_constant_s=0.5))
+        bs = []
+        for i in range(0, len(t), 10):
+            f.update(t[i:i + 10], a[i:i + 10], gt[i:i + 10])
+            bs.append(f.gyro_bias_dps[1])
+        bs = np.array(bs)
+        err[on] = float(np.sqrt(np.mean(bs[t[::10] > 6] ** 2)))
+    assert err[1.0] < 0.02
+    assert err[0.0] > 0.05
+
+
+def test_bias_at_rest_averages_over_the_rest_seen_so_far():
+    """The bias at rest is the mean of the rest seen so far (then a slow low-pass): the
+    first rest gives it at once, and slow gyro noise (flicker, the part of sway the
+    accelerometer misreads) is averaged rather than followed."""
+    rng = np.random.default_rng(6)
+    rate = 100.0
+    up0 = tilted(10, 5)
+    t, a, _ = still_stream(up0, 40.0, rate, rng, acc_noise_g=0.002)
+    bias = np.array([0.3, -1.2, 0.8])
+    slow = rng.normal(0, 1.0, (len(t), 3))
+    k = np.exp(-np.arange(200) / (0.3 * rate))  # ~0.3 s correlated noise
+    slow = np.column_stack([np.convolve(slow[:, j], k)[:len(t)] for j in range(3)])
+    slow *= 0.4 / slow.std(axis=0)
+    err = {}
+    for tau in (4.0, 0.5):
+        f = TiltFusion(FusionSettings(rest_min_s=0.5, bias_rest_time_constant_s=tau))
+        bs = []
+        for i in range(0, len(t), 10):
+            f.update(t[i:i + 10], a[i:i + 10], bias + slow[i:i + 10])
+            bs.append(f.gyro_bias_dps.copy())
+        bs = np.array(bs)
+        err[tau] = float(np.sqrt(np.mean((bs[t[::10] > 10] - bias) ** 2)))
+    assert err[4.0] < 0.5 * err[0.5]
+    # a second after rest is recognised (at 0.5 s) a clean bias is already there: the first
+    # rest is a running mean, not a 4 s lag (that would leave ~80 % of it)
+    f = TiltFusion(FusionSettings(rest_min_s=0.5, bias_rest_time_constant_s=4.0))
+    m = t < 1.5
+    f.update(t[m], a[m], np.tile(bias, (int(m.sum()), 1)))
+    assert np.abs(f.gyro_bias_dps - bias).max() < 0.1 * np.abs(bias).max()
+
+
 def test_bias_learned_in_motion():
     """With continual motion (no rest), the steady tilt correction reveals the horizontal
     gyro bias; a short motion-bias time constant makes it converge within the test."""

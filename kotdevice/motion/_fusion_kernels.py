@@ -42,7 +42,9 @@ GS_PREV_Q = 49   # 4: q_gyr at its end
 GS_PREV_T = 53   # its end time (s)
 GS_WF = 54       # 3: fast low-pass of the corrected gyro (dps)
 GS_W0 = 57       # 3: that low-pass when the current moment's averaging began (dps)
-STATE_SIZE = 60
+REST_T_TILT = 60  # time the rest conditions have held, ignoring rotation about the vertical (s)
+BIAS_T = 61      # time the bias has been learned at rest so far (s)
+STATE_SIZE = 62
 
 # Settings vector layout (float64), filled from FusionSettings.
 S_TAU_ACC = 0
@@ -71,7 +73,9 @@ S_GS_SETTLE = 22
 S_GS_RATE_CHANGE = 23
 S_GS_RETRO = 24
 S_GS_PAIR_DISAGREE = 25
-SETTINGS_SIZE = 26
+S_REST_TILT = 26
+S_REST_SWAY = 27
+SETTINGS_SIZE = 28
 
 DEG = math.pi / 180.0
 
@@ -126,6 +130,7 @@ def _init_from_acc(st, ax, ay, az):
         st[LP2 + k] = (ax, ay, az)[k]
         st[REST_ACC + k] = (ax, ay, az)[k]
     st[REST_T] = 0.0
+    st[REST_T_TILT] = 0.0
     st[ACT_MS] = 0.0
     # frame I starts afresh: a held-still moment from before cannot be compared with later ones
     st[GS_PREV_OK] = 0.0
@@ -359,14 +364,26 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
         # (after initialisation the low-passes start as running means, not from one sample)
         ar = 1.0 - math.exp(-dt / min(cfg[S_REST_TAU], st[SINCE_INIT]))
         rgx, rgy, rgz = _lowpass3(st, REST_GYR, ar, gx, gy, gz)
+        pax = st[REST_ACC]
+        pay = st[REST_ACC + 1]
+        paz = st[REST_ACC + 2]
         rax, ray, raz = _lowpass3(st, REST_ACC, ar, ax, ay, az)
         dgyr2 = (gx - rgx) ** 2 + (gy - rgy) ** 2 + (gz - rgz) ** 2
         dacc2 = (ax - rax) ** 2 + (ay - ray) ** 2 + (az - raz) ** 2
         bmax = cfg[S_BIAS_MAX]
         # the slow gyro mean must be small enough to be a bias, not a slow turn
-        calm = (dgyr2 < rest_gyr2 and dacc2 < rest_acc2
-                and abs(rgx) < bmax and abs(rgy) < bmax and abs(rgz) < bmax)
-        if calm and st[REST_T] >= cfg[S_REST_TAU]:
+        # A relaxed stance wanders about the shin's axis (near vertical) by a few dps, which
+        # turns nothing the tilt depends on: judged without that part, the stance is still
+        # for the two bias components that matter (REAL-SIGNALS §1).
+        acc_ok = (dacc2 < rest_acc2 and abs(rgx) < bmax and abs(rgy) < bmax
+                  and abs(rgz) < bmax)
+        calm = dgyr2 < rest_gyr2 and acc_ok
+        tilt_calm = False
+        ran = math.sqrt(rax * rax + ray * ray + raz * raz)
+        if cfg[S_REST_TILT] > 0.0 and acc_ok and rax > cfg[S_REST_TILT] * ran:
+            vert = ((gx - rgx) * rax + (gy - rgy) * ray + (gz - rgz) * raz) / ran
+            tilt_calm = dgyr2 - vert * vert < rest_gyr2
+        if (calm or tilt_calm) and st[REST_T_TILT] >= cfg[S_REST_TAU]:
             # a slow turn passes the noise tests, and its rate would be learned as bias; but
             # then gravity drifts in the sensor frame: a still sensor's accel stays put
             px = st[REST_REF]
@@ -379,23 +396,52 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
                                px * rax + py * ray + pz * raz)
             if drift > rest_drift:
                 calm = False
-        if calm:
-            if st[REST_T] < cfg[S_REST_TAU]:
+                tilt_calm = False
+        if calm or tilt_calm:
+            if st[REST_T_TILT] < cfg[S_REST_TAU]:
                 # the reference is the low-pass once it has settled into this calm period
                 st[REST_REF] = rax
                 st[REST_REF + 1] = ray
                 st[REST_REF + 2] = raz
+            st[REST_T_TILT] += dt
+        else:
+            st[REST_T_TILT] = 0.0
+        if calm:
             st[REST_T] += dt
         else:
             st[REST_T] = 0.0
         is_still = st[REST_T] >= cfg[S_REST_MIN_T]
         still[i] = is_still
-        if is_still:
-            # at rest the raw rate IS the bias: low-pass it
-            ab = 1.0 - math.exp(-dt / cfg[S_BIAS_REST_TAU])
-            st[BIAS] = bx + ab * (rgx - bx)
-            st[BIAS + 1] = by + ab * (rgy - by)
-            st[BIAS + 2] = bz + ab * (rgz - bz)
+        if is_still or st[REST_T_TILT] >= cfg[S_REST_MIN_T]:
+            # At rest the raw rate is the bias, less the slow turn (sway) the accelerometer
+            # sees: its low-pass turns as -w x g, the same low-pass of w (REAL-SIGNALS §1:
+            # standing is never frozen). Raw units: the chip reads w / k.
+            # the mean of all the rest seen so far, then a low-pass: the first stance is
+            # learned at once, and the sway of later ones averages out
+            st[BIAS_T] += dt
+            if st[BIAS_T] < cfg[S_BIAS_REST_TAU]:
+                ab = dt / st[BIAS_T]
+            else:
+                ab = 1.0 - math.exp(-dt / cfg[S_BIAS_REST_TAU])
+            dax = (rax - pax) / dt
+            day = (ray - pay) / dt
+            daz = (raz - paz) / dt
+            # (over a short rest the accelerometer's own noise swamps a slow turn: phased in
+            # over the first time constant of rest)
+            wk = -cfg[S_REST_SWAY] * min(1.0, st[BIAS_T] / cfg[S_BIAS_REST_TAU]) / (
+                ran * ran * gk * DEG)
+            ex0 = rgx - bx - wk * (ray * daz - raz * day)
+            ey0 = rgy - by - wk * (raz * dax - rax * daz)
+            ez0 = rgz - bz - wk * (rax * day - ray * dax)
+            if not is_still:
+                # still but for the vertical: learn the bias across the vertical only
+                ev = (ex0 * rax + ey0 * ray + ez0 * raz) / (ran * ran)
+                ex0 -= ev * rax
+                ey0 -= ev * ray
+                ez0 -= ev * raz
+            st[BIAS] = bx + ab * ex0
+            st[BIAS + 1] = by + ab * ey0
+            st[BIAS + 2] = bz + ab * ez0
 
         # --- strapdown integration: q_gyr <- q_gyr (x) exp(omega dt / 2) ---
         wx = cgx * DEG

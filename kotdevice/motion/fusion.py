@@ -91,8 +91,14 @@ class FusionSettings:
     # ... and the low-passed accel direction turned less than this during the calm period,
     # so a slow steady turn is not mistaken for gyro bias
     rest_accel_drift_deg: float = 0.5
-    # Gyro bias: learned at rest with this time constant ...
-    bias_rest_time_constant_s: float = 2.0
+    # 1: a stance still but for rotation about the vertical (a relaxed shin wanders about its
+    # axis) learns the two horizontal bias components; 0: only a fully still sensor does.
+    rest_ignore_vertical_rate: float = 0.94
+    # 1: the bias learned at rest discounts the slow turn the accelerometer sees; 0: not.
+    rest_sway_compensation: float = 1.0
+    # Gyro bias: at rest, the mean of all the rest seen so far, then a low-pass with this
+    # time constant (the first stance is learned at once, later sway averages out) ...
+    bias_rest_time_constant_s: float = 4.0
     # ... and in motion from the steady tilt correction (0 disables).
     bias_motion_time_constant_s: float = 300.0
     # Largest bias believed (MEMS zero-rate offsets are a few deg/s).
@@ -162,6 +168,8 @@ class FusionSettings:
         cfg[_k.S_GS_RATE_CHANGE] = self.scale_still_rate_change_dps
         cfg[_k.S_GS_RETRO] = self.gyro_scale_retro
         cfg[_k.S_GS_PAIR_DISAGREE] = self.scale_pair_max_disagree_frac
+        cfg[_k.S_REST_TILT] = self.rest_ignore_vertical_rate
+        cfg[_k.S_REST_SWAY] = self.rest_sway_compensation
         return cfg
 
 
