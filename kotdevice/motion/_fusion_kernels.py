@@ -413,16 +413,17 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
         is_still = st[REST_T] >= cfg[S_REST_MIN_T]
         still[i] = is_still
         if is_still or st[REST_T_TILT] >= cfg[S_REST_MIN_T]:
-            # At rest the raw rate is the bias, less the slow turn (sway) the accelerometer
-            # sees: its low-pass turns as -w x g, the same low-pass of w (REAL-SIGNALS §1:
-            # standing is never frozen). Raw units: the chip reads w / k.
-            # the mean of all the rest seen so far, then a low-pass: the first stance is
-            # learned at once, and the sway of later ones averages out
+            # At rest the raw rate is the bias: the mean of all the rest seen so far, then a
+            # low-pass (the first stance is learned at once, the sway of later ones averages
+            # out) ...
             st[BIAS_T] += dt
             if st[BIAS_T] < cfg[S_BIAS_REST_TAU]:
                 ab = dt / st[BIAS_T]
             else:
                 ab = 1.0 - math.exp(-dt / cfg[S_BIAS_REST_TAU])
+            # ... less the slow turn (sway) the accelerometer sees: its low-pass turns as
+            # -w x g, the same low-pass of w (REAL-SIGNALS §1: standing is never frozen).
+            # Raw units: the chip reads w / k.
             dax = (rax - pax) / dt
             day = (ray - pay) / dt
             daz = (raz - paz) / dt

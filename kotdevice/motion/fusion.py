@@ -38,8 +38,11 @@ Method (after the ideas of VQF, Laidig & Seel 2023, implemented independently):
 5. Rest detection: the raw gyro and accel stay within ``rest_gyro_dps`` / ``rest_accel_g`` of
    their ``rest_filter_s`` low-passes, the gyro mean is below ``gyro_bias_max_dps``, and the
    accel direction has not turned by ``rest_accel_drift_deg`` (a slow steady turn is not a
-   bias), for ``rest_min_s``: the sensor is still and the bias follows the gyro's mean
-   (``bias_rest_time_constant_s``).
+   bias), for ``rest_min_s``: the sensor is still and the bias is learned from the gyro's
+   mean - the mean of all the rest seen so far, then a low-pass
+   (``bias_rest_time_constant_s``), less the sway the accelerometer sees turning
+   (``rest_sway_compensation``). A stance still but for its rate about the vertical learns
+   the two horizontal components (``rest_ignore_vertical_rate``).
 6. In motion, the steady part of the tilt correction is gyro bias seen through the
    accelerometer: it is integrated into the bias with ``bias_motion_time_constant_s`` (0
    disables), clipped to ``gyro_bias_max_dps``.
@@ -91,8 +94,9 @@ class FusionSettings:
     # ... and the low-passed accel direction turned less than this during the calm period,
     # so a slow steady turn is not mistaken for gyro bias
     rest_accel_drift_deg: float = 0.5
-    # 1: a stance still but for rotation about the vertical (a relaxed shin wanders about its
-    # axis) learns the two horizontal bias components; 0: only a fully still sensor does.
+    # With the shin's axis (sensor +X) within acos(this) of vertical, a stance still but for
+    # its rate about the vertical (a relaxed shin wanders about its axis) learns the two
+    # horizontal bias components; 0: only a fully still sensor learns the bias.
     rest_ignore_vertical_rate: float = 0.94
     # 1: the bias learned at rest discounts the slow turn the accelerometer sees; 0: not.
     rest_sway_compensation: float = 1.0
