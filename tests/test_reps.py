@@ -82,6 +82,22 @@ def test_classify_by_physics():
     assert classify(_cand(5, 0.6, 30, 30, start=5), stand, cs) is None
 
 
+def test_a_lone_swing_that_ends_seated_is_no_squat():
+    """Sitting down: standing -> 16 deg (the overshoot) -> seated 9 deg forward and held
+    (REAL-SIGNALS §11). A squat comes back up to where it started."""
+    cs = CountSettings()
+
+    def swing(end_v):
+        s = ext(-1, 1, 0.0, 0.0, t_first=-1.0, t_last=0.0)
+        p = ext(1, 0, 1.2, 16.0)
+        e = ext(-1, 1, 2.4, end_v, t_first=2.4, t_last=6.0)
+        return Candidate(1, s, p, e, 25.0, 20.0, 0.3, 0.0, 0.0)
+
+    assert classify(swing(9.0), 0.0, cs) is None
+    assert classify(swing(9.0), 0.0, replace(cs, squat_return_frac=1.0)) == "squat"
+    assert classify(swing(1.5), 0.0, cs) == "squat"
+
+
 def test_a_slow_rep_that_settles_part_way_back_is_still_a_rep():
     # raise 0 -> 2 deg, come back and settle at 1.1 (held 0.7 s: looks like a new start),
     # then creep on back to -0.1: the given-up swing is completed, not lost
