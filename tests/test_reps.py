@@ -96,6 +96,10 @@ def test_a_lone_swing_that_ends_seated_is_no_squat():
     assert classify(swing(9.0), 0.0, cs) is None
     assert classify(swing(9.0), 0.0, replace(cs, squat_return_frac=1.0)) == "squat"
     assert classify(swing(1.5), 0.0, cs) == "squat"
+    # a first step-up from the floor ends in its stance on the box: fast, so still a squat
+    fast = swing(9.0)
+    fast.rneg = 130.0
+    assert classify(fast, 0.0, cs) == "squat"
 
 
 def test_a_slow_rep_that_settles_part_way_back_is_still_a_rep():

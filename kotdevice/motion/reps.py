@@ -483,9 +483,12 @@ class CountSettings:
 
     squat_min_rom_deg: float = 10.0  # a first rep shallower than this is fidgeting
     # A squat comes back up to where it started; sitting down ends seated, ~10 deg forward
-    # of standing and held (REAL-SIGNALS §11). A lone swing that ends farther than this
-    # fraction of its ROM from its start is not a squat.
+    # of standing, and is slow (peak shin rate 20-30 dps, REAL-SIGNALS §11). A lone swing
+    # slower than sit_max_rate_dps that ends farther than squat_return_frac of its ROM from
+    # its start is not a squat. (A first step-up may start from the floor and end in its
+    # stance on the box: it is fast.)
     squat_return_frac: float = 0.3
+    sit_max_rate_dps: float = 45.0
     squat_max_s: float = 12.0  # slow tempo reps with a pause (3-3-3 s, fatigued) stay below
     max_peaks_first: int = 2  # a set's first rep is one swing (a wobble at most), not a medley
     squat_min_s: float = 0.7
@@ -617,7 +620,8 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         return "tib_raise"
     # (a squat starts standing or in its stance - not leaning back against a wall)
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
-            and abs(c.end.v - c.start.v) <= cs.squat_return_frac * c.rom \
+            and (abs(c.end.v - c.start.v) <= cs.squat_return_frac * c.rom
+                 or fastest >= cs.sit_max_rate_dps) \
             and c.n_peaks <= cs.max_peaks_first and (not lean or (
                 c.rom >= cs.squat_from_lean_rom_deg
                 and c.start_angle >= stand_angle - cs.squat_from_lean_max_deg
