@@ -102,6 +102,27 @@ def test_a_lone_swing_that_ends_seated_is_no_squat():
     assert classify(fast, 0.0, cs) == "squat"
 
 
+def test_a_sit_down_and_straight_back_up_is_no_squat():
+    """Stand -> overshoot 16 -> seated 11 -> overshoot 16.5 -> stand: one slow swing with two
+    peaks and a deep dip between them (REAL-SIGNALS §11). A squat with a wobbly bottom dips
+    a little."""
+    cs = CountSettings()
+
+    def sit(seat, rate=25.0):  # (the seat is left before it would make a new start)
+        tr = SwingTracker(1)
+        seq = [ext(-1, 1, 0.0, 0.0, t_first=-1.0, t_last=0.0), ext(1, 1, 1.2, 16.0, rpos=rate),
+               ext(-1, 1, 2.0, seat, t_last=2.3), ext(1, 1, 3.8, 16.5),
+               ext(-1, 1, 5.0, 0.5, rneg=rate)]
+        (c,) = feed_all(tr, seq)
+        return c
+
+    c = sit(11.0)
+    assert c.n_peaks == 2 and c.dip_deg == pytest.approx(5.0)
+    assert classify(c, 0.0, cs) is None
+    assert classify(c, 0.0, replace(cs, sit_dip_frac=1.0)) == "squat"
+    assert classify(sit(15.0), 0.0, cs) == "squat"  # a 1 deg wobble at the bottom
+
+
 def test_a_slow_rep_that_settles_part_way_back_is_still_a_rep():
     # raise 0 -> 2 deg, come back and settle at 1.1 (held 0.7 s: looks like a new start),
     # then creep on back to -0.1: the given-up swing is completed, not lost

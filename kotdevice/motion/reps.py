@@ -132,6 +132,7 @@ class Candidate:
     fmax: float
     fmin: float
     n_peaks: int = 1  # separate turning points toward the peak (1 = one clean swing)
+    dip_deg: float = 0.0  # deepest fall back from the peak so far between its turning points
     dep_s: float = math.nan  # when the angle really left the start (see _departure)
 
     def __post_init__(self):
@@ -257,8 +258,9 @@ class SwingTracker:
                 x.reproject(right_axis)
 
     def _reset_stats(self) -> None:
-        # rates, acc, frontal range, then: how many separate peaks since the start, last kind
-        self._stats = [0.0, 0.0, 0.0, -1e9, 1e9, 0, -self.s]
+        # rates, acc, frontal range, then: how many separate peaks since the start, last
+        # kind, deepest dip between them
+        self._stats = [0.0, 0.0, 0.0, -1e9, 1e9, 0, -self.s, 0.0]
         self._iv = self._ivpeak = None  # intermediate valley bookkeeping (see feed)
         self._lastv = None
 
@@ -326,7 +328,7 @@ class SwingTracker:
         self._prev = None
         return Candidate(self.s, p0, pk, e, max(st0[0], st[0]), max(st0[1], st[1]),
                          max(st0[2], st[2]), max(st0[3], st[3]), min(st0[4], st[4]),
-                         n_peaks=int(st0[5]))
+                         n_peaks=int(st0[5]), dip_deg=st0[7])
 
     def _close_rep(self, e: Extreme) -> Candidate:
         """The angle came back from the peak to e: one rep."""
@@ -341,7 +343,7 @@ class SwingTracker:
                           n_peaks=1)
         else:
             c = Candidate(s, self.start, p, e, st[0], st[1], st[2], st[3], st[4],
-                          n_peaks=int(st[5]))
+                          n_peaks=int(st[5]), dip_deg=st[7])
         self.start, self.peak = e, None
         self._reset_stats()
         self._prev = None
@@ -459,6 +461,7 @@ class SwingTracker:
             self._iv = self._ivpeak = None
             return None
         self._lastv = e
+        self._stats[7] = max(self._stats[7], s * (self.peak.v - e.v))
         # Swinging repeatedly between a new pair of levels (strides after a posture change
         # the detector did not see as a rest): two like valleys with a big swing between
         # them make the first one the start.
@@ -489,6 +492,9 @@ class CountSettings:
     # stance on the box: it is fast.)
     squat_return_frac: float = 0.3
     sit_max_rate_dps: float = 45.0
+    # ... nor one that sat in between: down to the seat, 4-7 deg below the overshoot, and up
+    # again (two peaks with a dip of more than this fraction of the ROM between them)
+    sit_dip_frac: float = 0.15
     squat_max_s: float = 12.0  # slow tempo reps with a pause (3-3-3 s, fatigued) stay below
     max_peaks_first: int = 2  # a set's first rep is one swing (a wobble at most), not a medley
     squat_min_s: float = 0.7
@@ -620,8 +626,9 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         return "tib_raise"
     # (a squat starts standing or in its stance - not leaning back against a wall)
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
-            and (abs(c.end.v - c.start.v) <= cs.squat_return_frac * c.rom
-                 or fastest >= cs.sit_max_rate_dps) \
+            and (fastest >= cs.sit_max_rate_dps or (
+                abs(c.end.v - c.start.v) <= cs.squat_return_frac * c.rom
+                and (c.n_peaks < 2 or c.dip_deg < cs.sit_dip_frac * c.rom))) \
             and c.n_peaks <= cs.max_peaks_first and (not lean or (
                 c.rom >= cs.squat_from_lean_rom_deg
                 and c.start_angle >= stand_angle - cs.squat_from_lean_max_deg
