@@ -485,15 +485,13 @@ class CountSettings:
     """Physically motivated limits (degrees of shin inclination, seconds, deg/s)."""
 
     squat_min_rom_deg: float = 10.0  # a first rep shallower than this is fidgeting
-    # A squat comes back up to where it started; sitting down ends seated, ~10 deg forward
-    # of standing, and is slow (peak shin rate 20-30 dps, REAL-SIGNALS §11). A lone swing
-    # slower than sit_max_rate_dps that ends farther than squat_return_frac of its ROM from
-    # its start is not a squat. (A first step-up may start from the floor and end in its
-    # stance on the box: it is fast.)
-    squat_return_frac: float = 0.3
+    # Sitting down is no squat (see sat_down): slower than this ...
     sit_max_rate_dps: float = 45.0
-    # ... nor one that sat in between: down to the seat, 4-7 deg below the overshoot, and up
-    # again (two peaks with a dip of more than this fraction of the ROM between them)
+    # ... and ending farther than this fraction of its ROM from its start (seated, ~10 deg
+    # forward of standing; a squat comes back up) ...
+    squat_return_frac: float = 0.3
+    # ... or with two peaks and a dip of more than this fraction of the ROM between them
+    # (down to the seat, 4-7 deg below the overshoot, and straight back up)
     sit_dip_frac: float = 0.15
     squat_max_s: float = 12.0  # slow tempo reps with a pause (3-3-3 s, fatigued) stay below
     max_peaks_first: int = 2  # a set's first rep is one swing (a wobble at most), not a medley
@@ -583,6 +581,16 @@ def symmetric_swing(c: Candidate, cs: CountSettings) -> bool:
     return mo is not None and mb is not None and mb < cs.gait_asym_dur * mo
 
 
+def sat_down(c: Candidate, cs: CountSettings) -> bool:
+    """Sitting down (and perhaps straight back up), not a squat: slow (REAL-SIGNALS §11: peak
+    shin rate 20-30 dps), and either ending seated, away from where it started, or dipping
+    to the seat between the overshoots on the way down and on the way up."""
+    if max(c.rpos, c.rneg) >= cs.sit_max_rate_dps:
+        return False  # (a first step-up ends in its box stance too, but pushes off fast)
+    return (abs(c.end.v - c.start.v) > cs.squat_return_frac * c.rom
+            or (c.n_peaks >= 2 and c.dip_deg >= cs.sit_dip_frac * c.rom))
+
+
 def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str | None:
     """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...).
     Leaning back against a wall is measured from the standing angle: every session begins
@@ -626,9 +634,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         return "tib_raise"
     # (a squat starts standing or in its stance - not leaning back against a wall)
     if c.s > 0 and c.rom >= cs.squat_min_rom_deg and cs.squat_min_s <= dur <= cs.squat_max_s \
-            and (fastest >= cs.sit_max_rate_dps or (
-                abs(c.end.v - c.start.v) <= cs.squat_return_frac * c.rom
-                and (c.n_peaks < 2 or c.dip_deg < cs.sit_dip_frac * c.rom))) \
+            and not sat_down(c, cs) \
             and c.n_peaks <= cs.max_peaks_first and (not lean or (
                 c.rom >= cs.squat_from_lean_rom_deg
                 and c.start_angle >= stand_angle - cs.squat_from_lean_max_deg
