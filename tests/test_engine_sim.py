@@ -222,6 +222,25 @@ def test_accuracy_bench_scores_a_session_and_its_true_plane_floor(tmp_path):
     assert "true sagittal plane" not in format_table(aggregate([r2]), "cmd")
 
 
+def test_accuracy_bench_scores_the_learned_bias_about_the_lateral_axis():
+    # against the drawn bias plus its temperature drift, along the truth's lateral axis only
+    from kotdevice.bench.accuracy import _bias_error
+
+    p = {"temp_start_c": 24.0, "temp_end_c": 31.0, "temp_tau_s": 300.0}
+    d = {"gyro_bias_dps": [0.5, -1.0, 0.3], "gyro_tempco_dps_per_c": [0.0, 0.02, 0.0]}
+    truth = {"error_model": {"drawn": d, "params": p}}
+    t = np.arange(0.0, 20.0, 0.01)
+    right = np.tile([0.0, 0.8, 0.6], (len(t), 1))
+    tb = np.arange(0.32, 20.0, 0.32)
+    temp = 31.0 - 7.0 * np.exp(-tb / 300.0)
+    true = np.column_stack([np.full_like(tb, 0.5), -1.0 + 0.02 * (temp - 24.0), np.full_like(tb, 0.3)])
+    for off, want in (([0, 0, 0], 0.0), ([0.7, 0.0, 0.0], 0.0), ([0, 0.1, 0], 0.08)):
+        r = _bias_error(truth, np.column_stack([tb, true + off]), t, right)
+        assert r["n_bias"] == int((tb > 3).sum())
+        assert (r["sq_bias"] / r["n_bias"]) ** 0.5 == pytest.approx(want, abs=1e-9)
+    assert _bias_error({}, np.column_stack([tb, true]), t, right) == {}
+
+
 def test_a_swing_across_a_test_mode_switch_is_not_a_rep():
     # down in counting mode, the test selected and left while at the bottom, then up: the
     # way back after the test is not the end of a rep begun before it

@@ -379,7 +379,8 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
                   and abs(rgz) < bmax)
         calm = dgyr2 < rest_gyr2 and acc_ok
         tilt_calm = False
-        ran = math.sqrt(rax * rax + ray * ray + raz * raz)
+        # (|accel low-pass|: only a calm accelerometer leads to the uses below)
+        ran = math.sqrt(rax * rax + ray * ray + raz * raz) if acc_ok else 1.0
         if cfg[S_REST_TILT] > 0.0 and acc_ok and rax > cfg[S_REST_TILT] * ran:
             vert = ((gx - rgx) * rax + (gy - rgy) * ray + (gz - rgz) * raz) / ran
             tilt_calm = dgyr2 - vert * vert < rest_gyr2

@@ -277,6 +277,11 @@ class MotionEngine:
         """The multiplier the fusion applies to the gyro (learned; 1.0 until shown otherwise)."""
         return self._fusion.gyro_scale
 
+    @property
+    def gyro_bias_dps(self) -> np.ndarray:
+        """The fusion's current gyro bias estimate, sensor frame (deg/s)."""
+        return self._fusion.gyro_bias_dps
+
     def gyro_scale_evidence(self) -> dict:
         return self._fusion.gyro_scale_evidence()
 
