@@ -515,3 +515,99 @@ def test_a_learned_gyro_scale_also_corrects_the_turn_it_was_learned_from():
         est = TiltFusion(FusionSettings(gyro_scale_retro=retro)).update(t, acc, gyr).up
         err[retro] = np.mean(angle_deg(est, truth)[first_bottom])
     assert err[0.0] > 1.5 and err[1.0] < 0.6 * err[0.0], err
+
+
+def _held_poses(offset_g, matrix, angles_deg=(0, 30, -12, 20, 40, 5, 25, -8, 0), hold_s=1.5,
+                rate=100.0, seed=4):
+    """Holds at these shin angles (about sensor Y) joined by 1 s turns, after a 3 s quiet
+    start; the accelerometer reads ``matrix @ true + offset_g`` plus noise. Returns t, acc,
+    gyr, true up and the mask of the last hold."""
+    rng = np.random.default_rng(seed)
+    seg = [(3.0, angles_deg[0], angles_deg[0])]
+    for a, b in zip(angles_deg[:-1], angles_deg[1:]):
+        seg += [(1.0, a, b), (hold_s, b, b)]
+    t_end = np.cumsum([s[0] for s in seg])
+    t = np.arange(int(t_end[-1] * rate)) / rate
+    th = np.zeros_like(t)
+    t0 = 0.0
+    for (dur, a, b), t1 in zip(seg, t_end):
+        m = (t >= t0) & (t < t1)
+        th[m] = a + (b - a) * 0.5 * (1 - np.cos(np.pi * (t[m] - t0) / dur))
+        t0 = t1
+    w = np.gradient(th, t)
+    g_true = np.column_stack([np.zeros_like(t), w, np.zeros_like(t)])
+    truth = simulate(t, g_true, np.array([1.0, 0.14, 0.05]))  # a shin: sensor +X up, Z forward
+    acc = truth @ np.asarray(matrix).T + np.asarray(offset_g) + rng.normal(0, 0.004, truth.shape)
+    gyr = g_true + rng.normal(0, 0.2, truth.shape)
+    return t, acc, gyr, truth, t > t_end[-2] + 0.5
+
+
+ACC_OFFSET = np.array([0.010, -0.006, 0.020])  # 20 mg forward: ~1.1 deg of tilt
+ACC_MATRIX = np.array([[1.006, 0.004, -0.003], [0.002, 0.994, 0.001], [-0.001, 0.003, 1.004]])
+
+
+def test_accelerometer_offset_is_learned_from_held_poses():
+    """|a| is 1 g in every held pose; poses at different shin angles separate the forward
+    offset (the one the tibial angle reads) from the common scale. The last standing hold
+    then reads right where the uncalibrated filter is a degree off."""
+    t, acc, gyr, truth, last = _held_poses(ACC_OFFSET, ACC_MATRIX)
+    f = TiltFusion()
+    est = f.update(t, acc, gyr).up
+    off = TiltFusion(FusionSettings(accel_cal_pose_sigma_g=0.0))
+    est_off = off.update(t, acc, gyr).up
+    assert off.accel_cal_poses == 0 and np.array_equal(off.accel_offset_g, np.zeros(3))
+    assert f.accel_cal_poses >= 9
+    # the tilt in the plane of motion (x, z: the tibial angle's plane) at the last hold
+    def sagittal_err(up):
+        return abs(np.mean(np.degrees(np.arctan2(up[:, 2], up[:, 0]) - np.arctan2(truth[:, 2], truth[:, 0]))[last]))
+    assert sagittal_err(est_off) > 0.9 and sagittal_err(est) < 0.3 * sagittal_err(est_off)
+
+
+def test_accelerometer_calibration_needs_held_poses():
+    """A shin that never holds still (a slow steady turn) or holds one pose only teaches
+    nothing that moves the tilt: no pose from the turn, and one pose leaves the offset at 0."""
+    rate = 100.0
+    t = np.arange(int(20 * rate)) / rate
+    g = np.column_stack([np.zeros_like(t), np.full_like(t, 6.0), np.zeros_like(t)])
+    a = simulate(t, g, tilted(0)) + ACC_OFFSET
+    f = TiltFusion()
+    f.update(t, a, g)
+    assert f.accel_cal_poses == 0 and np.array_equal(f.accel_correction, np.eye(3))
+    rng = np.random.default_rng(2)
+    t, a, g = still_stream(tilted(10), 20.0, rate, rng, 0.004, 0.2)
+    f = TiltFusion()
+    est = f.update(t, a + ACC_OFFSET, g).up
+    assert f.accel_cal_poses >= 5
+    # one direction only: an offset across it looks like the tilt itself, and one along it
+    # like the common scale, so nothing is learned and the filter reads the raw direction
+    assert np.linalg.norm(f.accel_offset_g) < 0.001
+    assert np.mean(angle_deg(est, tilted(10) + ACC_OFFSET)[-100:]) < 0.05
+
+
+def test_accelerometer_calibration_streams_and_carries_to_the_next_run():
+    t, acc, gyr, truth, last = _held_poses(ACC_OFFSET, ACC_MATRIX)
+    whole = TiltFusion()
+    up = whole.update(t, acc, gyr).up
+    f = TiltFusion()
+    i = 0
+    ups = []
+    rng = np.random.default_rng(3)
+    while i < len(t):
+        k = int(rng.choice([1, 3, 25, 256]))
+        ups.append(f.update(t[i:i + k], acc[i:i + k], gyr[i:i + k]).up)
+        i += k
+    assert np.array_equal(np.concatenate(ups), up)
+
+    ev = whole.accel_calibration_evidence()
+    assert ev["poses"] == whole.accel_cal_poses
+    nxt = TiltFusion()
+    nxt.seed_accel_calibration(ev, max_poses=1000.0)
+    assert np.allclose(nxt.accel_offset_g, whole.accel_offset_g, atol=1e-12)
+    # weighed down: a few poses' worth still points the same way, just less sure
+    light = TiltFusion()
+    light.seed_accel_calibration(ev, max_poses=3.0)
+    assert 0.0 < light.accel_offset_g[2] < whole.accel_offset_g[2]
+    for bad in ({}, {"normal": [0.0] * 45, "rhs": [0.0] * 8, "poses": 1},
+                {"normal": [1.0] * 45, "rhs": [5.0] * 9, "poses": 1}, {"normal": "x", "rhs": [], "poses": 0}):
+        with pytest.raises(ValueError, match="accel calibration evidence"):
+            TiltFusion().seed_accel_calibration(bad)

@@ -93,3 +93,22 @@ def test_replay_reports_the_gyro_scale_it_learned(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["gyro_scale"]["pairs"] >= 6 and doc["gyro_scale"]["applied"] == pytest.approx(1 / 0.9, abs=0.03)
     assert doc["total_reps"] == 6
+
+
+def test_replay_reports_the_accelerometer_offset_it_learned(tmp_path, capsys):
+    """A recording whose accelerometer reads 30 mg off along the shin's forward axis (a real
+    MPU-6050 may be ±50 mg off), with held bottoms and standing between reps: the JSON says
+    what offset the held poses showed, and from how many."""
+    from kotdevice.sim import simulate_set
+    from kotdevice.sim.output import write_result
+
+    res = simulate_set("squat", 6, tempo="pause", rate_hz=100, seed=3,
+                       mount={"rotation_about_shin_deg": 0, "tilt_sagittal_deg": 0, "tilt_frontal_deg": 0},
+                       errors={"accel_bias_sigma_g": 0.0, "accel_scale_sigma": 0.0, "accel_cross_sigma": 0.0})
+    res.imu.accel_g[:, 2] += 0.03
+    write_result(res, tmp_path / "s.csv")
+    assert main(["replay", str(tmp_path / "s.csv"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    cal = doc["accel_calibration"]
+    assert cal["poses"] >= 6 and 0.015 < cal["offset_g"][2] < 0.04, cal
+    assert doc["total_reps"] == 6

@@ -368,16 +368,18 @@ def test_knee_to_wall_results_are_stored_and_a_detected_leg_reaches_the_status(t
     assert rt.store.one("SELECT angle_deg FROM knee_to_wall")["angle_deg"] == 38.5
 
 
-def test_the_learned_gyro_scale_is_kept_per_chip_for_the_next_run(tmp_path, fake_clock):
-    """A gyro reading 10 % small is learned during a run, saved under the chip's name, and the
-    next run on the same chip starts corrected; another chip or a damaged record does not."""
+def test_the_learned_chip_calibration_is_kept_per_chip_for_the_next_run(tmp_path, fake_clock):
+    """A gyro reading 10 % small and an accelerometer 20 mg off are learned during a run,
+    saved under the chip's name, and the next run on the same chip starts corrected; another
+    chip or a damaged record does not."""
     import json
 
-    from kotdevice.device.runtime import GYRO_SCALE_KEY
+    from kotdevice.device.runtime import ACCEL_CAL_KEY, GYRO_SCALE_KEY
     from kotdevice.motion.engine import MotionEngine
     from test_fusion import _squats_with_holds
 
     t, acc, gyr, _, _ = _squats_with_holds(0.9)
+    acc = acc + [0.02, 0.0, 0.0]  # across the held poses' plane (they swing about Y, Z up)
 
     class ChipSource(PacedSource):
         sensor_id = "mpu6050@i2c-1:0x68"
@@ -393,25 +395,33 @@ def test_the_learned_gyro_scale_is_kept_per_chip_for_the_next_run(tmp_path, fake
     run_steps(rt, fake_clock)
     saved = json.loads(rt.store.get_meta(GYRO_SCALE_KEY + ChipSource.sensor_id))
     assert saved["pairs"] >= 20 and saved["accel_turn_deg"] / saved["gyro_turn_deg"] == pytest.approx(1 / 0.9, abs=0.03)
+    learned_offset = rt.engine.accel_offset_g
+    assert learned_offset[0] > 0.005
+    assert json.loads(rt.store.get_meta(ACCEL_CAL_KEY + ChipSource.sensor_id))["poses"] >= 20
 
     lines = []
     rt2 = runtime(still_blocks(1.0), lines)
     rt2.start()  # before any sample: the chip's scale is already applied
     assert rt2.engine.gyro_scale == pytest.approx(1 / 0.9, abs=0.03)
     assert any(m.startswith("gyro scale from earlier runs: 1.1") for m in lines)
+    assert rt2.engine.accel_offset_g[0] == pytest.approx(learned_offset[0], rel=0.3)
+    assert any(m.startswith("accelerometer calibration from earlier runs: offset +") for m in lines)
     rt2.shutdown()
 
     class OtherChip(PacedSource):
         sensor_id = "lsm6dso@i2c-1:0x6a"
     rt3 = runtime(still_blocks(1.0), [], OtherChip)
     rt3.start()
-    assert rt3.engine.gyro_scale == 1.0
+    assert rt3.engine.gyro_scale == 1.0 and not rt3.engine.accel_offset_g.any()
     rt3.shutdown()
 
     rt.store.set_meta(GYRO_SCALE_KEY + ChipSource.sensor_id, '{"accel_turn_deg": 5}')
+    rt.store.set_meta(ACCEL_CAL_KEY + ChipSource.sensor_id, '{"poses": 5}')
     lines = []
     rt4 = runtime(still_blocks(1.0), lines)
     rt4.start()
     assert rt4.engine.gyro_scale == 1.0
     assert any(m.startswith("ignoring the saved gyro scale: ") for m in lines)
+    assert any(m.startswith("ignoring the saved accelerometer calibration: ") for m in lines)
+    assert not rt4.engine.accel_offset_g.any()
     rt4.shutdown()

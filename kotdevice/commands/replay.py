@@ -82,6 +82,9 @@ def run(args) -> int:
         # what the fusion learned the gyro reads like (REAL-SIGNALS §5): the multiplier it
         # ended on, and from how many pairs of held moments
         "gyro_scale": {"applied": round(eng.gyro_scale, 4), "pairs": eng.gyro_scale_evidence()["pairs"]},
+        # and the accelerometer offset it learned from held poses (|a| = 1 g when held)
+        "accel_calibration": {"offset_g": [round(float(x), 5) for x in eng.accel_offset_g],
+                              "poses": eng.accel_calibration_evidence()["poses"]},
     }
     ktw = [e for e in events if isinstance(e, KneeToWallEvent)]
     if ktw or args.mode == "knee_to_wall":

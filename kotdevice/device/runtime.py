@@ -33,6 +33,8 @@ from kotdevice.samples import Gap, ImuBlock
 MANUAL_MOUNT_KEY = "mount_manual"
 # Store meta key prefix of a chip's gyro scale evidence (+ the source's sensor_id).
 GYRO_SCALE_KEY = "gyro_scale:"
+# ... and of its accelerometer calibration evidence (held poses).
+ACCEL_CAL_KEY = "accel_cal:"
 
 
 class PacedSource:
@@ -126,33 +128,47 @@ class Runtime:
         self._finished = False
 
     # --- the loop ------------------------------------------------------------------------
-    def _gyro_scale_key(self) -> str | None:
+    # The chip's own errors, learned in earlier runs (a head start: they are the chip's, not
+    # the session's): store meta key prefix (+ the source's sensor_id), what they are called
+    # in the log, and the engine's getter / seeder of their evidence.
+    _CHIP_CALIBRATIONS = (
+        (GYRO_SCALE_KEY, "gyro scale", "gyro_scale_evidence", "seed_gyro_scale"),
+        (ACCEL_CAL_KEY, "accelerometer calibration", "accel_calibration_evidence",
+         "seed_accel_calibration"),
+    )
+
+    def _chip_key(self, prefix: str) -> str | None:
         sid = getattr(self.source, "sensor_id", None)
-        return GYRO_SCALE_KEY + sid if sid else None
+        return prefix + sid if sid else None
 
-    def _load_gyro_scale(self) -> None:
-        """The chip's gyro scale as learned in earlier runs (a head start: it is the chip's)."""
-        key = self._gyro_scale_key()
-        raw = self.store.get_meta(key) if key else None
-        if not raw:
-            return
-        try:
-            self.engine.seed_gyro_scale(json.loads(raw))
-        except ValueError as e:  # json.JSONDecodeError is a ValueError too
-            self.log(f"ignoring the saved gyro scale: {e}")
-            return
-        self.log(f"gyro scale from earlier runs: {self.engine.gyro_scale:.3f}")
-
-    def _save_gyro_scale(self) -> None:
-        key = self._gyro_scale_key()
-        if key:
+    def _load_chip_calibration(self) -> None:
+        for prefix, what, _, seed in self._CHIP_CALIBRATIONS:
+            key = self._chip_key(prefix)
+            raw = self.store.get_meta(key) if key else None
+            if not raw:
+                continue
             try:
-                self.store.set_meta(key, json.dumps(self.engine.gyro_scale_evidence()))
-            except Exception as e:
-                self.log(f"could not save the gyro scale: {e}")
+                getattr(self.engine, seed)(json.loads(raw))
+            except ValueError as e:  # json.JSONDecodeError is a ValueError too
+                self.log(f"ignoring the saved {what}: {e}")
+                continue
+            if prefix == GYRO_SCALE_KEY:
+                now = f"{self.engine.gyro_scale:.3f}"
+            else:
+                now = "offset " + ", ".join(f"{1000 * x:+.1f}" for x in self.engine.accel_offset_g) + " mg"
+            self.log(f"{what} from earlier runs: {now}")
+
+    def _save_chip_calibration(self) -> None:
+        for prefix, what, evidence, _ in self._CHIP_CALIBRATIONS:
+            key = self._chip_key(prefix)
+            if key:
+                try:
+                    self.store.set_meta(key, json.dumps(getattr(self.engine, evidence)()))
+                except Exception as e:
+                    self.log(f"could not save the {what}: {e}")
 
     def start(self) -> None:
-        self._load_gyro_scale()
+        self._load_chip_calibration()
         seqs = self.sessions.recover()
         if seqs:
             self.log(f"recovered {len(seqs)} unpublished set/session message(s) from an interrupted run")
@@ -227,7 +243,7 @@ class Runtime:
         except Exception as e:  # never lose the session over an engine problem at exit
             self.log(f"engine finish failed: {type(e).__name__}: {e}")
         self._publish(self.sessions.stop(self.last_t_s, "shutdown"))
-        self._save_gyro_scale()
+        self._save_chip_calibration()
         self.notifier.stopping()
         if self.link:
             self.link.stop()
@@ -274,7 +290,7 @@ class Runtime:
                     self.feedback.rep_beep()
             elif isinstance(ev, SetEvent):
                 self._publish(self.sessions.on_set(ev))
-                self._save_gyro_scale()  # a power cut loses at most one set's evidence
+                self._save_chip_calibration()  # a power cut loses at most one set's evidence
             elif isinstance(ev, MountEvent):
                 try:
                     mount_json = json.dumps(self.engine.mount_dict())

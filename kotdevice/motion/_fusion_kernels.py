@@ -44,7 +44,26 @@ GS_WF = 54       # 3: fast low-pass of the corrected gyro (dps)
 GS_W0 = 57       # 3: that low-pass when the current moment's averaging began (dps)
 REST_T_TILT = 60  # time the rest conditions have held, ignoring rotation about the vertical (s)
 BIAS_T = 61      # time the bias has been learned at rest so far (s)
-STATE_SIZE = 62
+# accelerometer calibration from held poses (see fusion.py, method 9)
+AC_C = 62        # 9: correction matrix, row-major: accel used = AC_C (raw - AC_B)
+AC_B = 71        # 3: accelerometer offset (g)
+AW_T = 74        # current window: its length so far (s) ...
+AW_N = 75        # ... samples ...
+AW_SA = 76       # 3: ... sum of raw accel (g) ...
+AW_SAN = 79      # ... sum of |a| and of |a|^2 ...
+AW_SAN2 = 80
+AW_SG = 81       # 3: ... sum of raw gyro and (84) of its squares, per axis
+AW_SG2 = 84
+AW_PREV = 87     # 3: the previous window's mean accel (g)
+AW_PREV_OK = 90  # 1 when AW_PREV is a window of this stretch of stream
+PO_SA = 91       # 3: the current held pose: sum of raw accel ...
+PO_N = 94        # ... samples ...
+PO_T = 95        # ... and length (s)
+AC_NPOSES = 96   # poses used so far
+AC_A = 97        # 45: normal matrix of the |a| fit, upper triangle row by row (weights in poses)
+AC_Y = 142       # 9: its right-hand side
+STATE_SIZE = 151
+AC_NF = 9        # features of the fit: 1, ux, uy, uz, uy^2, uz^2, 2uxuy, 2uxuz, 2uyuz
 
 # Settings vector layout (float64), filled from FusionSettings.
 S_TAU_ACC = 0
@@ -75,7 +94,16 @@ S_GS_RETRO = 24
 S_GS_PAIR_DISAGREE = 25
 S_REST_TILT = 26
 S_REST_SWAY = 27
-SETTINGS_SIZE = 28
+S_AC_POSE_SIGMA = 28
+S_AC_BIAS_SIGMA = 29
+S_AC_SCALE_SIGMA = 30
+S_AC_WINDOW = 31
+S_AC_GYR_STD = 32
+S_AC_ACC_STD = 33
+S_AC_ACC_CHANGE = 34
+S_AC_MIN_POSE = 35
+S_AC_MAX_POSE = 36
+SETTINGS_SIZE = 37
 
 DEG = math.pi / 180.0
 
@@ -86,7 +114,166 @@ def new_state() -> np.ndarray:
     s[Q_ACC] = 1.0
     s[LAST_T] = np.nan
     s[GS_K] = 1.0
+    s[AC_C] = 1.0
+    s[AC_C + 4] = 1.0
+    s[AC_C + 8] = 1.0
     return s
+
+
+@njit(cache=True)
+def solve_accel_calibration(st, cfg):
+    """The offset and the symmetric scale/cross-axis error that best explain the held poses'
+    |a| (a linear least-squares fit with Gaussian priors at zero), turned into the correction
+    applied to every sample. Writes AC_B and AC_C."""
+    nf = AC_NF
+    sp = cfg[S_AC_POSE_SIGMA]
+    m = np.empty((nf, nf))
+    v = np.empty(nf)
+    k = AC_A
+    for i in range(nf):
+        for j in range(i, nf):
+            m[i, j] = st[k] / (sp * sp)
+            m[j, i] = m[i, j]
+            k += 1
+        v[i] = st[AC_Y + i] / (sp * sp)
+    # priors: the common scale r free about 1, offsets and scale/cross-axis errors about 0
+    m[0, 0] += 1e-6
+    v[0] += 1e-6
+    for i in range(1, 4):
+        m[i, i] += 1.0 / cfg[S_AC_BIAS_SIGMA] ** 2
+    for i in range(4, nf):
+        m[i, i] += 1.0 / cfg[S_AC_SCALE_SIGMA] ** 2
+    # Cholesky solve (m is symmetric positive definite by the priors)
+    for j in range(nf):
+        d = m[j, j]
+        for k2 in range(j):
+            d -= m[j, k2] * m[j, k2]
+        d = math.sqrt(d)
+        m[j, j] = d
+        for i in range(j + 1, nf):
+            e = m[i, j]
+            for k2 in range(j):
+                e -= m[i, k2] * m[j, k2]
+            m[i, j] = e / d
+    for i in range(nf):
+        e = v[i]
+        for k2 in range(i):
+            e -= m[i, k2] * v[k2]
+        v[i] = e / m[i, i]
+    for i in range(nf - 1, -1, -1):
+        e = v[i]
+        for k2 in range(i + 1, nf):
+            e -= m[k2, i] * v[k2]
+        v[i] = e / m[i, i]
+    r = v[0]
+    st[AC_B] = v[1]
+    st[AC_B + 1] = v[2]
+    st[AC_B + 2] = v[3]
+    # measured = r (I + E') true + b to first order, E' with a zero xx entry (r holds it)
+    e_yy, e_zz, e_xy, e_xz, e_yz = v[4], v[5], v[6], v[7], v[8]
+    st[AC_C] = 1.0 / r
+    st[AC_C + 1] = -e_xy / r
+    st[AC_C + 2] = -e_xz / r
+    st[AC_C + 3] = -e_xy / r
+    st[AC_C + 4] = (1.0 - e_yy) / r
+    st[AC_C + 5] = -e_yz / r
+    st[AC_C + 6] = -e_xz / r
+    st[AC_C + 7] = -e_yz / r
+    st[AC_C + 8] = (1.0 - e_zz) / r
+
+
+@njit(cache=True)
+def _add_pose(st, cfg):
+    """One held pose (its mean raw accel) into the |a| fit, then re-solve."""
+    n = st[PO_N]
+    mx = st[PO_SA] / n
+    my = st[PO_SA + 1] / n
+    mz = st[PO_SA + 2] / n
+    mn = math.sqrt(mx * mx + my * my + mz * mz)
+    ux = mx / mn
+    uy = my / mn
+    uz = mz / mn
+    f = (1.0, ux, uy, uz, uy * uy, uz * uz, 2.0 * ux * uy, 2.0 * ux * uz, 2.0 * uy * uz)
+    w = min(st[PO_T] / cfg[S_AC_MAX_POSE], 1.0)
+    k = AC_A
+    for i in range(AC_NF):
+        for j in range(i, AC_NF):
+            st[k] += w * f[i] * f[j]
+            k += 1
+        st[AC_Y + i] += w * f[i] * mn
+    st[AC_NPOSES] += 1.0
+    solve_accel_calibration(st, cfg)
+
+
+@njit(cache=True)
+def _end_pose(st, cfg):
+    if st[PO_T] >= cfg[S_AC_MIN_POSE]:
+        _add_pose(st, cfg)
+    st[PO_SA] = 0.0
+    st[PO_SA + 1] = 0.0
+    st[PO_SA + 2] = 0.0
+    st[PO_N] = 0.0
+    st[PO_T] = 0.0
+
+
+@njit(cache=True)
+def _reset_pose_windows(st, cfg):
+    """Start and gaps: a window or pose must not straddle a hole in the stream."""
+    _end_pose(st, cfg)
+    for k in range(AW_T, AW_PREV_OK + 1):
+        st[k] = 0.0
+
+
+@njit(cache=True)
+def _watch_poses(st, cfg, dt, ax, ay, az, anorm, gx, gy, gz):
+    """Held poses from the raw signals, in windows of S_AC_WINDOW: a window is held when the
+    gyro barely varies, |a| shows only noise and its mean accel is where the previous
+    window's was. Consecutive held windows make one pose (split at S_AC_MAX_POSE)."""
+    st[AW_T] += dt
+    st[AW_N] += 1.0
+    st[AW_SA] += ax
+    st[AW_SA + 1] += ay
+    st[AW_SA + 2] += az
+    st[AW_SAN] += anorm
+    st[AW_SAN2] += anorm * anorm
+    st[AW_SG] += gx
+    st[AW_SG + 1] += gy
+    st[AW_SG + 2] += gz
+    st[AW_SG2] += gx * gx
+    st[AW_SG2 + 1] += gy * gy
+    st[AW_SG2 + 2] += gz * gz
+    if st[AW_T] < cfg[S_AC_WINDOW]:
+        return
+    n = st[AW_N]
+    mx = st[AW_SA] / n
+    my = st[AW_SA + 1] / n
+    mz = st[AW_SA + 2] / n
+    san = st[AW_SAN] / n
+    var_an = st[AW_SAN2] / n - san * san
+    var_g = 0.0
+    for k in range(3):
+        mg = st[AW_SG + k] / n
+        var_g = max(var_g, st[AW_SG2 + k] / n - mg * mg)
+    held = (n >= 3.0 and st[AW_PREV_OK] != 0.0
+            and var_g < cfg[S_AC_GYR_STD] ** 2 and var_an < cfg[S_AC_ACC_STD] ** 2
+            and (mx - st[AW_PREV]) ** 2 + (my - st[AW_PREV + 1]) ** 2
+            + (mz - st[AW_PREV + 2]) ** 2 < cfg[S_AC_ACC_CHANGE] ** 2)
+    if held:
+        st[PO_SA] += st[AW_SA]
+        st[PO_SA + 1] += st[AW_SA + 1]
+        st[PO_SA + 2] += st[AW_SA + 2]
+        st[PO_N] += n
+        st[PO_T] += st[AW_T]
+        if st[PO_T] >= cfg[S_AC_MAX_POSE]:
+            _end_pose(st, cfg)
+    else:
+        _end_pose(st, cfg)
+    st[AW_PREV] = mx
+    st[AW_PREV + 1] = my
+    st[AW_PREV + 2] = mz
+    st[AW_PREV_OK] = 1.0
+    for k in range(AW_T, AW_PREV):
+        st[k] = 0.0
 
 
 @njit(cache=True, inline="always")
@@ -304,6 +491,7 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
     rest_gyr2 = cfg[S_REST_GYR] ** 2  # per-chunk constants, out of the sample loop
     rest_acc2 = cfg[S_REST_ACC] ** 2
     rest_drift = cfg[S_REST_DRIFT] * DEG
+    use_ac = cfg[S_AC_POSE_SIGMA] > 0.0
     for i in range(n):
         t = t_s[i]
         ax = acc_g[i, 0]
@@ -328,6 +516,20 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
             else:
                 _write_up(st, up, i)
             continue
+        # the accelerometer as calibrated so far (identity until held poses say otherwise);
+        # the raw values feed the calibration itself, so it never sees its own output
+        rawx = ax
+        rawy = ay
+        rawz = az
+        rawn = anorm
+        if use_ac:
+            ox = ax - st[AC_B]
+            oy = ay - st[AC_B + 1]
+            oz = az - st[AC_B + 2]
+            ax = st[AC_C] * ox + st[AC_C + 1] * oy + st[AC_C + 2] * oz
+            ay = st[AC_C + 3] * ox + st[AC_C + 4] * oy + st[AC_C + 5] * oz
+            az = st[AC_C + 6] * ox + st[AC_C + 7] * oy + st[AC_C + 8] * oz
+            anorm = math.sqrt(ax * ax + ay * ay + az * az)
         bx = st[BIAS]
         by = st[BIAS + 1]
         bz = st[BIAS + 2]
@@ -346,6 +548,8 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
                 _write_up(st, up, i)
                 continue
             _init_from_acc(st, ax, ay, az)
+            if use_ac:
+                _reset_pose_windows(st, cfg)
             for k in range(3):
                 st[REST_GYR + k] = (gx, gy, gz)[k]
             st[LAST_T] = t
@@ -359,6 +563,8 @@ def fuse_chunk(t_s, acc_g, gyr_dps, st, cfg, up, gyr_out, still):
             continue
         st[LAST_T] = t
         st[SINCE_INIT] += dt
+        if use_ac:
+            _watch_poses(st, cfg, dt, rawx, rawy, rawz, rawn, gx, gy, gz)
 
         # --- rest detection (raw gyro and accel against their short low-passes) ---
         # (after initialisation the low-passes start as running means, not from one sample)

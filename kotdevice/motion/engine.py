@@ -290,6 +290,18 @@ class MotionEngine:
         self._fusion.seed_gyro_scale(evidence)
 
     @property
+    def accel_offset_g(self) -> np.ndarray:
+        """The accelerometer offset the fusion learned from held poses (g, sensor frame)."""
+        return self._fusion.accel_offset_g
+
+    def accel_calibration_evidence(self) -> dict:
+        return self._fusion.accel_calibration_evidence()
+
+    def seed_accel_calibration(self, evidence: dict) -> None:
+        """Start from an earlier run's held poses (ValueError if the evidence is malformed)."""
+        self._fusion.seed_accel_calibration(evidence)
+
+    @property
     def state(self) -> EngineState:
         return self._state
 

@@ -57,6 +57,18 @@ Method (after the ideas of VQF, Laidig & Seel 2023, implemented independently):
    ``gyro_scale_*`` / ``scale_*`` settings) multiplies the gyro from then on. REAL-SIGNALS
    §5: real shin gyros read ~10 % small.
 
+9. Accelerometer calibration: in a held pose (windows of ``accel_cal_window_s`` in a row
+   whose raw gyro and |a| show only noise and whose mean accel stays put) the accelerometer
+   reads gravity alone, so |a| must be 1 g. Each pose's mean adds one row to a linear
+   least-squares fit of |a| = r + u.b + u'E'u (u the pose's direction, b the offset, E' the
+   symmetric scale / cross-axis error less the common scale r), with Gaussian priors at zero
+   (``accel_cal_offset_sigma_g``, ``accel_cal_scale_sigma``) and ``accel_cal_pose_sigma_g``
+   per pose. Every sample is then corrected before use: a = (I - E')(raw - b) / r. Poses at
+   different shin angles (standing, a held squat bottom, the lean back to the wall) are what
+   separate the forward offset, the one the tibial angle reads, from the common scale; the
+   fit is fed raw values only, so it never sees its own correction. The normal equations
+   are sums: a later run can start from them (``seed_accel_calibration``).
+
 Non-finite samples are skipped (up held, gyro_dps NaN) so a glitch cannot poison the state;
 a time stamp that does not increase is held too.
 """
@@ -133,6 +145,22 @@ class FusionSettings:
     # When the scale changes, add the turn the old one missed since the previous held moment
     # (1) or let the gravity low-pass absorb it (0).
     gyro_scale_retro: float = 1.0
+    # Accelerometer calibration from held poses (method 9; accel_cal_pose_sigma_g = 0
+    # disables): how far one pose's |a| may be off 1 g beyond the chip's own errors ...
+    accel_cal_pose_sigma_g: float = 0.002
+    # ... and the prior spread of the chip's offset and of its scale / cross-axis error
+    accel_cal_offset_sigma_g: float = 0.03
+    accel_cal_scale_sigma: float = 0.005
+    # A held window (this long): raw gyro varies less than this (std, each axis), |a| less
+    # than this (std: the accelerometer's noise passes, a wobble does not), and the mean
+    # accel moved less than this since the previous window.
+    accel_cal_window_s: float = 0.25
+    accel_cal_still_gyro_dps: float = 1.5
+    accel_cal_still_norm_g: float = 0.012
+    accel_cal_still_change_g: float = 0.005
+    # Consecutive held windows make a pose of at least / at most this long.
+    accel_cal_min_pose_s: float = 0.25
+    accel_cal_max_pose_s: float = 2.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -140,7 +168,8 @@ class FusionSettings:
             if not np.isfinite(v) or v < 0:
                 raise ValueError(f"FusionSettings.{f.name} must be a finite number >= 0, got {v!r}")
         for name in ("acc_time_constant_s", "rest_filter_s", "bias_rest_time_constant_s",
-                     "gap_s", "warmup_ratio", "activity_time_constant_s"):
+                     "gap_s", "warmup_ratio", "activity_time_constant_s", "accel_cal_offset_sigma_g",
+                     "accel_cal_scale_sigma", "accel_cal_window_s", "accel_cal_max_pose_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"FusionSettings.{name} must be > 0")
 
@@ -174,6 +203,15 @@ class FusionSettings:
         cfg[_k.S_GS_PAIR_DISAGREE] = self.scale_pair_max_disagree_frac
         cfg[_k.S_REST_TILT] = self.rest_ignore_vertical_rate
         cfg[_k.S_REST_SWAY] = self.rest_sway_compensation
+        cfg[_k.S_AC_POSE_SIGMA] = self.accel_cal_pose_sigma_g
+        cfg[_k.S_AC_BIAS_SIGMA] = self.accel_cal_offset_sigma_g
+        cfg[_k.S_AC_SCALE_SIGMA] = self.accel_cal_scale_sigma
+        cfg[_k.S_AC_WINDOW] = self.accel_cal_window_s
+        cfg[_k.S_AC_GYR_STD] = self.accel_cal_still_gyro_dps
+        cfg[_k.S_AC_ACC_STD] = self.accel_cal_still_norm_g
+        cfg[_k.S_AC_ACC_CHANGE] = self.accel_cal_still_change_g
+        cfg[_k.S_AC_MIN_POSE] = self.accel_cal_min_pose_s
+        cfg[_k.S_AC_MAX_POSE] = self.accel_cal_max_pose_s
         return cfg
 
 
@@ -254,6 +292,49 @@ class TiltFusion:
         self._state[_k.GS_NPAIRS] = n
         if self.settings.gyro_scale_max_frac > 0:
             _k.apply_gyro_scale(self._state, self._cfg)
+
+    @property
+    def accel_offset_g(self) -> np.ndarray:
+        """The accelerometer offset learned from held poses (g, sensor frame; 0 until shown)."""
+        return self._state[_k.AC_B:_k.AC_B + 3].copy()
+
+    @property
+    def accel_correction(self) -> np.ndarray:
+        """(3,3) matrix applied after the offset: accel used = M @ (raw - offset)."""
+        return self._state[_k.AC_C:_k.AC_C + 9].reshape(3, 3).copy()
+
+    @property
+    def accel_cal_poses(self) -> int:
+        return int(self._state[_k.AC_NPOSES])
+
+    def accel_calibration_evidence(self) -> dict:
+        """The held poses' fit as sums (to carry to the next run: the errors are the chip's)."""
+        st = self._state
+        return {"normal": [float(x) for x in st[_k.AC_A:_k.AC_A + 45]],
+                "rhs": [float(x) for x in st[_k.AC_Y:_k.AC_Y + _k.AC_NF]],
+                "poses": int(st[_k.AC_NPOSES])}
+
+    def seed_accel_calibration(self, evidence: dict, max_poses: float = 40.0) -> None:
+        """Start from an earlier run's held poses, weighed down to at most ``max_poses`` full
+        poses so a session of its own outweighs them (a swapped or warmed-up chip is learned
+        afresh). ValueError names what is wrong with ``evidence``."""
+        try:
+            a = np.asarray(evidence["normal"], dtype=np.float64)
+            y = np.asarray(evidence["rhs"], dtype=np.float64)
+            n = int(evidence["poses"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"accel calibration evidence needs normal, rhs and poses: {e}") from None
+        if a.shape != (45,) or y.shape != (_k.AC_NF,) or not (np.all(np.isfinite(a)) and np.all(np.isfinite(y))):
+            raise ValueError("accel calibration evidence: normal must be 45 and rhs 9 finite numbers")
+        w_total = a[0]  # the (1, 1) entry: the summed pose weights
+        if n < 0 or w_total < 0 or (w_total > 0 and not 0.9 < y[0] / w_total < 1.1):
+            raise ValueError(f"accel calibration evidence out of range (poses {n}, weight {w_total:.3g})")
+        w = min(1.0, max_poses / w_total) if w_total > 0 else 1.0
+        self._state[_k.AC_A:_k.AC_A + 45] = a * w
+        self._state[_k.AC_Y:_k.AC_Y + _k.AC_NF] = y * w
+        self._state[_k.AC_NPOSES] = n
+        if self.settings.accel_cal_pose_sigma_g > 0 and w_total > 0:
+            _k.solve_accel_calibration(self._state, self._cfg)
 
     @property
     def up(self) -> np.ndarray:
