@@ -212,6 +212,48 @@ def test_corpus_with_an_error_model_override_is_the_same_sessions_without_that_e
         assert len(err) == 1 and msg in err[0]
 
 
+def test_kinematics_scales_the_knee_drift_and_tibial_turn_and_nothing_else():
+    # valgus off: the knee no longer drifts in with depth (the frontal angle of a truly
+    # straight strap stays put), the tibia no longer turns (the lateral axis stays put in
+    # the sensor frame); every other draw is the same (same reps, same timing)
+    spec = {"leg": "right", "mount": {"rotation_about_shin_deg": 0.0, "tilt_sagittal_deg": 0.0,
+                                      "tilt_frontal_deg": 0.0},
+            "items": [{"kind": "set", "exercise": "squat", "variant": "deep", "reps": 3}]}
+
+    def bottom_change(res):
+        t, tib = res.imu.t_s, res.truth_angle_deg
+        r = res.truth["sets"][0]["rep_list"][1]
+        i0 = int(np.searchsorted(t, r["start_s"]))
+        ip = i0 + int(np.argmax(tib[i0:int(np.searchsorted(t, r["end_s"]))]))
+        turn = np.degrees(np.arccos(np.clip(res.truth_right_axis[ip] @ res.truth_right_axis[i0], -1, 1)))
+        return tib[ip] - tib[i0], res.truth_frontal_deg[ip] - res.truth_frontal_deg[i0], turn
+
+    a = simulate_session(spec, seed=3, rate_hz=100)
+    b = simulate_session({**spec, "kinematics": {"valgus_scale": 0, "rotation_scale": 0}}, seed=3, rate_hz=100)
+    assert [r["start_s"] for r in a.truth["sets"][0]["rep_list"]] == \
+        [r["start_s"] for r in b.truth["sets"][0]["rep_list"]]
+    rom_a, fr_a, turn_a = bottom_change(a)
+    rom_b, fr_b, turn_b = bottom_change(b)
+    assert rom_a > 25 and abs(rom_a - rom_b) < 1.0
+    assert fr_a < -1.0 and abs(fr_b) < 0.6  # right leg: medial = toward the wearer's left
+    assert turn_a > 2.0 and turn_b < 0.5 * turn_a  # (sway and tissue wobble remain)
+    with pytest.raises(KotError, match="unknown kinematics parameter"):
+        simulate_session({**spec, "kinematics": {"valgus": 0}}, rate_hz=50)
+    with pytest.raises(KotError, match="between 0 and 3"):
+        simulate_session({**spec, "kinematics": {"rotation_scale": -1}}, rate_hz=50)
+
+
+def test_corpus_kinematics_override_is_recorded(tmp_path, capsys):
+    assert main(["simulate", "--corpus", str(tmp_path / "k"), "--sessions", "2", "--seed", "9",
+                 "--kinematics", "valgus_scale=0"]) == 0
+    man = json.loads((tmp_path / "k" / "manifest.json").read_text())
+    assert man["kinematics"] == {"valgus_scale": 0.0}
+    capsys.readouterr()
+    assert main(["simulate", "--corpus", str(tmp_path / "c"), "--kinematics", "valgus=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown kinematics parameter" in err[0]
+
+
 @pytest.mark.parametrize("spec,msg", [
     ({"items": "squat"}, "must be a list"),
     ({"items": [{"kind": "rest", "activities": [{"kind": "nap", "duration_s": 3}]}]}, "unknown rest activity"),

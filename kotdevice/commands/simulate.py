@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--error", action="append", default=[], metavar="NAME=VALUE",
                    help="override one error-model parameter (repeatable; also for --corpus), "
                         "e.g. accel_bias_sigma_g=0 (names: docs/sim.md, sim/imu_errors.py)")
+    p.add_argument("--kinematics", action="append", default=[], metavar="NAME=VALUE",
+                   help="scale a movement coupling (repeatable; also for --corpus): valgus_scale "
+                        "(knee drifting in as it flexes), rotation_scale (tibia turning in); 0 = off")
     p.add_argument("--session", action="store_true", help="a whole default workout (several sets with rest)")
     p.add_argument("--spec", metavar="FILE.json", help="a session spec (see docs/sim.md)")
     p.add_argument("--seed", type=int, default=0)
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from kotdevice.sim.output import write_result
 
     overrides = _error_overrides(args.error)
+    kin = _kinematics(args.kinematics)
     if args.corpus:
         from kotdevice.sim.corpus import generate_corpus
 
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if n < 2:
             raise KotError("--sessions must be at least 2 (tune and holdout)")
         generate_corpus(args.corpus, sessions=n, seed=args.seed, progress=sys.stderr,
-                        error_overrides=overrides)
+                        error_overrides=overrides, kinematics=kin)
         return 0
     if not args.out and not args.plot:
         raise KotError("give --out FILE.csv and/or --plot FILE.png (or --corpus DIR)")
@@ -81,9 +85,17 @@ def run(args: argparse.Namespace) -> int:
             raise KotError(f"{args.spec}:{e.lineno}: not valid JSON: {e.msg}") from None
         if not isinstance(spec, dict):
             raise KotError(f"{args.spec}: a session spec must be a JSON object")
+        if kin:
+            k0 = spec.get("kinematics")
+            spec["kinematics"] = {**(k0 if isinstance(k0, dict) else {}), **kin}
         res = simulate_session(spec, seed=args.seed, rate_hz=args.rate, errors=ep)
     elif args.session:
-        res = simulate_session(None, seed=args.seed, rate_hz=args.rate, errors=ep)
+        spec = None
+        if kin:
+            from kotdevice.sim.session import default_workout
+
+            spec = {**default_workout(), "kinematics": kin}
+        res = simulate_session(spec, seed=args.seed, rate_hz=args.rate, errors=ep)
     else:
         mount = None
         if args.strap_rotation is not None:
@@ -93,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         res = simulate_set(args.exercise, args.reps, variant=args.variant, tempo=args.tempo,
                            depth_deg=args.depth_deg, rate_hz=args.rate, seed=args.seed,
                            partials=args.partials, fatigue=args.fatigue, leg=args.leg, mount=mount,
-                           errors=ep)
+                           errors=ep, kinematics=kin or None)
     if args.out:
         paths = write_result(res, args.out)
         print(f"wrote {', '.join(str(p) for p in paths)}: {len(res.imu)} samples, "
@@ -106,10 +118,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _error_overrides(items: list[str]) -> dict:
-    """--error NAME=VALUE items -> {name: float}; names are checked by ErrorParams."""
+def _name_values(option: str, items: list[str]) -> dict:
+    """Repeated ``option NAME=VALUE`` items -> {name: float} (one-line error if malformed)."""
     from kotdevice.errors import KotError
-    from kotdevice.sim import ErrorParams
 
     out = {}
     for it in items:
@@ -117,6 +128,23 @@ def _error_overrides(items: list[str]) -> dict:
         try:
             out[name.strip()] = float(val)  # (no "=": val is "", which is no number either)
         except ValueError:
-            raise KotError(f"--error {it!r}: expected NAME=NUMBER") from None
-    ErrorParams.from_dict(out)  # unknown names: a one-line error now, not mid-corpus
+            raise KotError(f"{option} {it!r}: expected NAME=NUMBER") from None
+    return out
+
+
+def _error_overrides(items: list[str]) -> dict:
+    """--error items; names are checked by ErrorParams now, not mid-corpus."""
+    from kotdevice.sim import ErrorParams
+
+    out = _name_values("--error", items)
+    ErrorParams.from_dict(out)
+    return out
+
+
+def _kinematics(items: list[str]) -> dict:
+    """--kinematics items, checked as a session spec's "kinematics" would be."""
+    from kotdevice.sim.session import check_kinematics
+
+    out = _name_values("--kinematics", items)
+    check_kinematics(out)
     return out

@@ -63,10 +63,12 @@ def session_spec(rng: np.random.Generator, split: str, first_kind: int) -> tuple
 
 
 def generate_corpus(out_dir: str | Path, sessions: int = 60, seed: int = 0, progress=sys.stderr,
-                    holdout_frac: float = 0.3, error_overrides: dict | None = None) -> dict:
+                    holdout_frac: float = 0.3, error_overrides: dict | None = None,
+                    kinematics: dict | None = None) -> dict:
     """``error_overrides``: error-model parameters set in every session (e.g. the
-    accelerometer's static errors at 0, to measure what they cost); the sessions are
-    otherwise the same as without them."""
+    accelerometer's static errors at 0, to measure what they cost); ``kinematics``: the
+    session spec's multipliers on knee valgus / tibial rotation (0 turns one off). The
+    sessions are otherwise the same as without them."""
     out = Path(out_dir)
     try:
         for split in SPLITS:
@@ -76,7 +78,8 @@ def generate_corpus(out_dir: str | Path, sessions: int = 60, seed: int = 0, prog
     n_hold = max(1, int(round(sessions * holdout_frac)))
     n_tune = sessions - n_hold
     rng = np.random.default_rng([seed, 7919])
-    manifest = {"seed": seed, "error_overrides": dict(error_overrides or {}), "sessions": [],
+    manifest = {"seed": seed, "error_overrides": dict(error_overrides or {}),
+                "kinematics": dict(kinematics or {}), "sessions": [],
                 "splits": {k: {kk: list(vv) if isinstance(vv, tuple) else vv for kk, vv in v.items()}
                            for k, v in SPLITS.items()}}
     t0 = time.monotonic()
@@ -86,6 +89,8 @@ def generate_corpus(out_dir: str | Path, sessions: int = 60, seed: int = 0, prog
         spec, rate = session_spec(rng, split, first_kind=i * 3)
         if error_overrides:
             spec["error_model"] = {**spec["error_model"], **error_overrides}
+        if kinematics:
+            spec["kinematics"] = dict(kinematics)
         # holdout seeds live in a different range from tuning seeds
         sseed = seed * 100_003 + i + (0 if split == "tune" else 50_000)
         res = simulate_session(spec, seed=sseed, rate_hz=rate)

@@ -72,6 +72,10 @@ class Track:
     tests: list = field(default_factory=list)
     mount_changes: list = field(default_factory=list)
     n: int = 0
+    # multipliers on the drawn knee valgus and tibial rotation coupling (1 = as drawn; 0 turns
+    # a coupling off without changing any other draw, to measure what it costs)
+    valgus_scale: float = 1.0
+    rotation_scale: float = 1.0
 
     def __post_init__(self):
         self.cur_theta = self.stand_theta
@@ -100,9 +104,9 @@ class Track:
         m = theta.shape[0]
         d = theta - self.cur_theta
         if phi is None:
-            phi = self.cur_phi - self.side * valgus * d  # medial = toward the other leg
+            phi = self.cur_phi - self.side * valgus * self.valgus_scale * d  # medial = toward the other leg
         if psi is None:
-            psi = self.cur_psi + self.side * rot * d
+            psi = self.cur_psi + self.side * rot * self.rotation_scale * d
         phi = np.broadcast_to(np.asarray(phi, float), (m,))
         psi = np.broadcast_to(np.asarray(psi, float), (m,))
         if ankle is None:

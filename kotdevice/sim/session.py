@@ -109,6 +109,27 @@ def _draw_session_defaults(spec: dict, rng) -> dict:
     return s
 
 
+KINEMATICS = {"valgus_scale": 1.0, "rotation_scale": 1.0}
+
+
+def check_kinematics(k) -> dict:
+    """The spec's "kinematics" {valgus_scale, rotation_scale}: multipliers (0-3) on how far the
+    knee drifts medially and the tibia rotates internally per degree of flexion."""
+    if k is None:
+        return dict(KINEMATICS)
+    if not isinstance(k, dict):
+        raise KotError("session spec 'kinematics' must be an object")
+    out = dict(KINEMATICS)
+    for name, v in k.items():
+        if name not in KINEMATICS:
+            raise KotError(f"unknown kinematics parameter {name!r} (known: {', '.join(KINEMATICS)})")
+        x = _num(v, name)
+        if not 0.0 <= x <= 3.0:
+            raise KotError(f"kinematics {name} must be between 0 and 3, not {v!r}")
+        out[name] = x
+    return out
+
+
 def _check_set(it: dict) -> None:
     ex = it.get("exercise")
     if ex not in EXERCISE_VARIANTS:
@@ -163,7 +184,7 @@ def simulate_session(spec: dict | None = None, seed: int = 0, rate_hz: float = 2
                      *, errors: dict | ErrorParams | None = None) -> SimResult:
     """Simulate a whole session. ``spec=None`` gives ``default_workout()``. Spec keys: ``leg``,
     ``mount`` {rotation_about_shin_deg, tilt_sagittal_deg, tilt_frontal_deg},
-    ``sensor_distance_m``, ``stand_theta_deg``, ``error_model`` {ErrorParams fields, chip},
+    ``kinematics`` {valgus_scale, rotation_scale}, ``sensor_distance_m``, ``stand_theta_deg``, ``error_model`` {ErrorParams fields, chip},
     ``items``: list of {"kind": "set", exercise, variant, reps, tempo, depth_deg, partials,
     fatigue} | {"kind": "rest", "activities": [{"kind": stand|walk|sit_stand|fidget|
     strap_adjust, "duration_s": s}]} | {"kind": "knee_to_wall", "attempts": n}."""
@@ -175,9 +196,11 @@ def simulate_session(spec: dict | None = None, seed: int = 0, rate_hz: float = 2
     else:
         ep = ErrorParams.from_dict({**(spec.get("error_model") or {}), **(errors or {})})
     m = spec["mount"]
+    kin = check_kinematics(spec.get("kinematics"))
     tr = motion.Track(rng=rng, leg=spec["leg"], stand_theta=spec["stand_theta_deg"],
                       stand_phi=spec["stand_phi_deg"],
-                      mount=(m["rotation_about_shin_deg"], m["tilt_sagittal_deg"], m["tilt_frontal_deg"]))
+                      mount=(m["rotation_about_shin_deg"], m["tilt_sagittal_deg"], m["tilt_frontal_deg"]),
+                      valgus_scale=kin["valgus_scale"], rotation_scale=kin["rotation_scale"])
     for it in spec["items"]:
         if not isinstance(it, dict):
             raise KotError(f"session item must be an object, not {it!r:.40}")
@@ -215,7 +238,8 @@ def simulate_set(exercise: str, reps: int = 10, *, variant: str | None = None, t
                  depth_deg: float | None = None, rate_hz: float = 200, seed: int = 0,
                  partials: int = 0, fatigue: float = 0.0, leg: str | None = None,
                  mount: dict | None = None, errors: dict | ErrorParams | None = None,
-                 lead_in_s: float = 3.0, tail_s: float = 2.0) -> SimResult:
+                 lead_in_s: float = 3.0, tail_s: float = 2.0,
+                 kinematics: dict | None = None) -> SimResult:
     """One set between quiet standing. ``exercise`` may also be ``knee_to_wall`` (reps =
     attempts). ``depth_deg``: bottom tibial angle for squats/strides, raise ROM for tib_raise."""
     if lead_in_s < 2.0:
@@ -231,6 +255,8 @@ def simulate_set(exercise: str, reps: int = 10, *, variant: str | None = None, t
         spec["leg"] = leg
     if mount is not None:
         spec["mount"] = mount
+    if kinematics:
+        spec["kinematics"] = kinematics
     return simulate_session(spec, seed=seed, rate_hz=rate_hz, errors=errors)
 
 
