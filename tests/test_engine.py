@@ -263,3 +263,38 @@ def test_a_fast_push_back_up_is_reported_promptly():
     # the step for CountSettings.step_hold_s (a stride goes straight on)
     assert max(lat[1:]) <= 0.2, lat
     assert lat[0] <= 0.35, lat
+
+
+def _retilted_then(kind: str):
+    """Standing, then the strap tipped 9 deg back while standing still (the standing reference
+    is now stale: the new stance reads 9 deg behind it, beyond the 7 deg a stance may move it),
+    then either quick step-downs from the step (each ends standing on it for 0.5 s) or
+    forward walking (strides that never stop)."""
+    from kotdevice.motion._synth import _ramp, imu_from_angles, rep_profile
+
+    fine = 1000.0
+    tf = np.arange(0.0, 26.0, 1.0 / fine)
+    n = 8
+    if kind == "step_down":
+        starts = [12.0 + 1.4 * k for k in range(n)]
+        th, spans = rep_profile(tf, starts, [30.0] * n, down_s=0.55, hold_s=0.05, up_s=0.3, base=3.0)
+    else:
+        starts = [12.0 + 0.95 * k for k in range(n)]
+        th, spans = rep_profile(tf, starts, [30.0] * n, down_s=0.6, hold_s=0.0, up_s=0.35, base=3.0)
+    sag = 2.0 - 9.0 * _ramp((tf - 6.0) / 1.0)
+    blk, _, _ = imu_from_angles(tf, th, None, 12.0, sag, 8.0, seed=6)
+    idx = np.arange(0, len(tf), 5)  # 200 Hz
+    return ImuBlock(blk.t_s[idx], blk.accel_g[idx], blk.gyro_dps[idx]), spans
+
+
+def test_step_downs_after_a_strap_retilt_are_not_taken_for_walking():
+    # With the stale reference each step-down starts 9 deg "behind standing", like a heel
+    # strike; but it starts and ends standing still on the step, which walking never does.
+    blk, spans = _retilted_then("step_down")
+    _, _, _, ev = _run(blk, chunk=32)
+    sets = [e for e in ev if isinstance(e, SetEvent)]
+    assert [(s.exercise, len(s.reps)) for s in sets] == [("squat", len(spans))]
+    # ... while strides that go straight on after the same re-tilt count nothing
+    blk, _ = _retilted_then("walk")
+    _, _, _, ev = _run(blk, chunk=32)
+    assert not [e for e in ev if isinstance(e, RepEvent)]

@@ -497,6 +497,16 @@ class MotionEngine:
         if in_set and op.exercise == "backward_walk" and kind in ("walk", "squat") and stride_like(c, cs):
             # a stride of a walk in progress may be a little less lopsided than a first one
             kind = "backward_walk"
+        elif kind == "walk" and self._exercise in (None, "squat") and self._starts_like_a_step(c):
+            # It leans back behind standing like a heel strike, but it started standing still:
+            # a strap re-tilted since the standing reference was taken makes standing on a
+            # step read that way. Walking never stops on its heel strike; a step-down rep ends
+            # standing on the step: decide once the end has been held (or left).
+            if held is None:
+                self._pending = c
+                return out
+            if held:
+                kind = "squat"
         if kind == "squat" and self._gait_like(c) and self._exercise != "squat" \
                 and not in_squat_set:
             # Fast and short like a stride: a step-up/down stops at the top, walking goes
@@ -508,8 +518,7 @@ class MotionEngine:
                 kind = "walk"
             elif c.start_s - self._last_walk_end_s < cs.walk_continue_s:
                 return out  # straight after a stride: the end of the walk, not a rep
-            elif (
-                    c.start.how == 0 and c.start.t_last - c.start.t_first < cs.step_hold_s):
+            elif not self._started_still(c):
                 # a step rep starts from standing still too; the last stride of a walk
                 # starts from a heel strike
                 kind = "walk"
@@ -623,6 +632,17 @@ class MotionEngine:
             and c.duration >= cs.paced_dur_frac * float(np.median(op.durations)) \
             and max(c.rpos, c.rneg) / max(c.rom, 1.0) \
             <= cs.paced_rate_factor * float(np.median(rates))
+
+    def _started_still(self, c: Candidate) -> bool:
+        """Its start was a held position (at least step_hold_s), not a turn in motion."""
+        return not (c.start.how == 0
+                    and c.start.t_last - c.start.t_first < self.settings.counting.step_hold_s)
+
+    def _starts_like_a_step(self, c: Candidate) -> bool:
+        """A squat-family swing (a step rep) but for where it starts or ends against the
+        standing reference, and starting from standing still."""
+        return self._started_still(c) and classify(
+            c, self.stand_angle_deg, self.settings.counting, heel_walk=False) == "squat"
 
     def _gait_like(self, c: Candidate) -> bool:
         cs = self.settings.counting

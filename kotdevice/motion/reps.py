@@ -591,11 +591,13 @@ def sat_down(c: Candidate, cs: CountSettings) -> bool:
             or (c.n_peaks >= 2 and c.dip_deg >= cs.sit_dip_frac * c.rom))
 
 
-def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str | None:
+def classify(c: Candidate, stand_angle: float | None, cs: CountSettings,
+             heel_walk: bool = True) -> str | None:
     """The exercise a lone candidate looks like, or None (fidget, sit, walk forward...).
     Leaning back against a wall is measured from the standing angle: every session begins
     standing (CONTRACTS §1), and a strap can sit 18° off sagittally (REAL-SIGNALS §2), so
-    the absolute angle says nothing about a wall."""
+    the absolute angle says nothing about a wall. ``heel_walk=False``: what it would be if
+    leaning back behind standing (a heel strike) did not make a fast swing forward walking."""
     dur = c.duration
     fastest = max(c.rpos, c.rneg)
     if c.s > 0 and c.rom >= cs.gait_min_rom_deg and dur <= cs.walk_max_s \
@@ -609,7 +611,7 @@ def classify(c: Candidate, stand_angle: float | None, cs: CountSettings) -> str 
         # back behind its standing angle. (Whether a fast swing stops at the top - a step
         # rep - or goes straight on - a stride - is decided by the engine, which waits for it.)
         heel = None if stand_angle is None else stand_angle - cs.gait_heel_strike_deg
-        if fastest >= cs.walk_min_rate_dps and dur <= cs.gait_max_s and (
+        if heel_walk and fastest >= cs.walk_min_rate_dps and dur <= cs.gait_max_s and (
                 heel is None or c.start_angle <= heel or c.end.v <= heel):
             return "walk"
     # the way out is one smooth swing: its fastest moment is a few times its mean rate
