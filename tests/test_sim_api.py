@@ -232,6 +232,10 @@ def test_kinematics_scales_the_knee_drift_and_tibial_turn_and_nothing_else():
     b = simulate_session({**spec, "kinematics": {"valgus_scale": 0, "rotation_scale": 0}}, seed=3, rate_hz=100)
     assert [r["start_s"] for r in a.truth["sets"][0]["rep_list"]] == \
         [r["start_s"] for r in b.truth["sets"][0]["rep_list"]]
+    # the keyword overrides the spec's own entry (as errors= does its error model)
+    c = simulate_session({**spec, "kinematics": {"valgus_scale": 1.0}}, seed=3, rate_hz=100,
+                         kinematics={"valgus_scale": 0, "rotation_scale": 0})
+    assert np.array_equal(b.imu.gyro_dps, c.imu.gyro_dps)
     rom_a, fr_a, turn_a = bottom_change(a)
     rom_b, fr_b, turn_b = bottom_change(b)
     assert rom_a > 25 and abs(rom_a - rom_b) < 1.0

@@ -85,17 +85,9 @@ def run(args: argparse.Namespace) -> int:
             raise KotError(f"{args.spec}:{e.lineno}: not valid JSON: {e.msg}") from None
         if not isinstance(spec, dict):
             raise KotError(f"{args.spec}: a session spec must be a JSON object")
-        if kin:
-            k0 = spec.get("kinematics")
-            spec["kinematics"] = {**(k0 if isinstance(k0, dict) else {}), **kin}
-        res = simulate_session(spec, seed=args.seed, rate_hz=args.rate, errors=ep)
+        res = simulate_session(spec, seed=args.seed, rate_hz=args.rate, errors=ep, kinematics=kin)
     elif args.session:
-        spec = None
-        if kin:
-            from kotdevice.sim.session import default_workout
-
-            spec = {**default_workout(), "kinematics": kin}
-        res = simulate_session(spec, seed=args.seed, rate_hz=args.rate, errors=ep)
+        res = simulate_session(None, seed=args.seed, rate_hz=args.rate, errors=ep, kinematics=kin)
     else:
         mount = None
         if args.strap_rotation is not None:
@@ -105,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         res = simulate_set(args.exercise, args.reps, variant=args.variant, tempo=args.tempo,
                            depth_deg=args.depth_deg, rate_hz=args.rate, seed=args.seed,
                            partials=args.partials, fatigue=args.fatigue, leg=args.leg, mount=mount,
-                           errors=ep, kinematics=kin or None)
+                           errors=ep, kinematics=kin)
     if args.out:
         paths = write_result(res, args.out)
         print(f"wrote {', '.join(str(p) for p in paths)}: {len(res.imu)} samples, "

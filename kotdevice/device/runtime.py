@@ -130,11 +130,14 @@ class Runtime:
     # --- the loop ------------------------------------------------------------------------
     # The chip's own errors, learned in earlier runs (a head start: they are the chip's, not
     # the session's): store meta key prefix (+ the source's sensor_id), what they are called
-    # in the log, and the engine's getter / seeder of their evidence.
+    # in the log, the engine's getter / seeder of their evidence, and what the log says of
+    # the result.
     _CHIP_CALIBRATIONS = (
-        (GYRO_SCALE_KEY, "gyro scale", "gyro_scale_evidence", "seed_gyro_scale"),
+        (GYRO_SCALE_KEY, "gyro scale", "gyro_scale_evidence", "seed_gyro_scale",
+         lambda eng: f"{eng.gyro_scale:.3f}"),
         (ACCEL_CAL_KEY, "accelerometer calibration", "accel_calibration_evidence",
-         "seed_accel_calibration"),
+         "seed_accel_calibration",
+         lambda eng: "offset " + ", ".join(f"{1000 * x:+.1f}" for x in eng.accel_offset_g) + " mg"),
     )
 
     def _chip_key(self, prefix: str) -> str | None:
@@ -142,7 +145,7 @@ class Runtime:
         return prefix + sid if sid else None
 
     def _load_chip_calibration(self) -> None:
-        for prefix, what, _, seed in self._CHIP_CALIBRATIONS:
+        for prefix, what, _, seed, summary in self._CHIP_CALIBRATIONS:
             key = self._chip_key(prefix)
             raw = self.store.get_meta(key) if key else None
             if not raw:
@@ -152,14 +155,10 @@ class Runtime:
             except ValueError as e:  # json.JSONDecodeError is a ValueError too
                 self.log(f"ignoring the saved {what}: {e}")
                 continue
-            if prefix == GYRO_SCALE_KEY:
-                now = f"{self.engine.gyro_scale:.3f}"
-            else:
-                now = "offset " + ", ".join(f"{1000 * x:+.1f}" for x in self.engine.accel_offset_g) + " mg"
-            self.log(f"{what} from earlier runs: {now}")
+            self.log(f"{what} from earlier runs: {summary(self.engine)}")
 
     def _save_chip_calibration(self) -> None:
-        for prefix, what, evidence, _ in self._CHIP_CALIBRATIONS:
+        for prefix, what, evidence, _, _ in self._CHIP_CALIBRATIONS:
             key = self._chip_key(prefix)
             if key:
                 try:

@@ -497,20 +497,13 @@ class MotionEngine:
         if in_set and op.exercise == "backward_walk" and kind in ("walk", "squat") and stride_like(c, cs):
             # a stride of a walk in progress may be a little less lopsided than a first one
             kind = "backward_walk"
-        elif kind == "walk" and self._exercise in (None, "squat") and self._starts_like_a_step(c):
-            # It leans back behind standing like a heel strike, but it started standing still:
-            # a strap re-tilted since the standing reference was taken makes standing on a
-            # step read that way. Walking never stops on its heel strike; a step-down rep ends
-            # standing on the step: decide once the end has been held (or left).
-            if held is None:
-                self._pending = c
-                return out
-            if held:
-                kind = "squat"
-        if kind == "squat" and self._gait_like(c) and self._exercise != "squat" \
-                and not in_squat_set:
-            # Fast and short like a stride: a step-up/down stops at the top, walking goes
+        elif (kind == "squat" and self._gait_like(c) and self._exercise != "squat" and not in_squat_set) \
+                or (kind == "walk" and self._exercise in (None, "squat") and self._starts_like_a_step(c)):
+            # Fast and short like a stride: a step-up/down stops on the step, walking goes
             # straight on. Decide once the end position has been held (or left) long enough.
+            # (Also a swing called walking only for leaning behind standing like a heel
+            # strike, which started standing still: a strap re-tilted since the standing
+            # reference was taken makes standing on a step read that way.)
             if held is None:
                 self._pending = c
                 return out
@@ -522,6 +515,8 @@ class MotionEngine:
                 # a step rep starts from standing still too; the last stride of a walk
                 # starts from a heel strike
                 kind = "walk"
+            else:
+                kind = "squat"
         if op is not None and not in_set:
             out.extend(self._close_set())
             op = None

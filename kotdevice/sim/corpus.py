@@ -89,11 +89,9 @@ def generate_corpus(out_dir: str | Path, sessions: int = 60, seed: int = 0, prog
         spec, rate = session_spec(rng, split, first_kind=i * 3)
         if error_overrides:
             spec["error_model"] = {**spec["error_model"], **error_overrides}
-        if kinematics:
-            spec["kinematics"] = dict(kinematics)
         # holdout seeds live in a different range from tuning seeds
         sseed = seed * 100_003 + i + (0 if split == "tune" else 50_000)
-        res = simulate_session(spec, seed=sseed, rate_hz=rate)
+        res = simulate_session(spec, seed=sseed, rate_hz=rate, kinematics=kinematics)
         name = f"{split}/s{i:03d}.csv"
         write_result(res, out / name)
         nsets = len(res.truth["sets"])

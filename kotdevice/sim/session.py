@@ -181,13 +181,15 @@ def _check_rate(rate_hz) -> float:
 # ---- the engine ------------------------------------------------------------------------------
 
 def simulate_session(spec: dict | None = None, seed: int = 0, rate_hz: float = 200,
-                     *, errors: dict | ErrorParams | None = None) -> SimResult:
+                     *, errors: dict | ErrorParams | None = None,
+                     kinematics: dict | None = None) -> SimResult:
     """Simulate a whole session. ``spec=None`` gives ``default_workout()``. Spec keys: ``leg``,
     ``mount`` {rotation_about_shin_deg, tilt_sagittal_deg, tilt_frontal_deg},
     ``kinematics`` {valgus_scale, rotation_scale}, ``sensor_distance_m``, ``stand_theta_deg``, ``error_model`` {ErrorParams fields, chip},
     ``items``: list of {"kind": "set", exercise, variant, reps, tempo, depth_deg, partials,
     fatigue} | {"kind": "rest", "activities": [{"kind": stand|walk|sit_stand|fidget|
-    strap_adjust, "duration_s": s}]} | {"kind": "knee_to_wall", "attempts": n}."""
+    strap_adjust, "duration_s": s}]} | {"kind": "knee_to_wall", "attempts": n}. ``errors`` and
+    ``kinematics`` override the spec's own "error_model" / "kinematics" entries."""
     rate = _check_rate(rate_hz)
     rng = np.random.default_rng(seed)
     spec = _draw_session_defaults(spec if spec is not None else default_workout(), rng)
@@ -196,7 +198,7 @@ def simulate_session(spec: dict | None = None, seed: int = 0, rate_hz: float = 2
     else:
         ep = ErrorParams.from_dict({**(spec.get("error_model") or {}), **(errors or {})})
     m = spec["mount"]
-    kin = check_kinematics(spec.get("kinematics"))
+    kin = check_kinematics({**check_kinematics(spec.get("kinematics")), **(kinematics or {})})
     tr = motion.Track(rng=rng, leg=spec["leg"], stand_theta=spec["stand_theta_deg"],
                       stand_phi=spec["stand_phi_deg"],
                       mount=(m["rotation_about_shin_deg"], m["tilt_sagittal_deg"], m["tilt_frontal_deg"]),
@@ -255,9 +257,7 @@ def simulate_set(exercise: str, reps: int = 10, *, variant: str | None = None, t
         spec["leg"] = leg
     if mount is not None:
         spec["mount"] = mount
-    if kinematics:
-        spec["kinematics"] = kinematics
-    return simulate_session(spec, seed=seed, rate_hz=rate_hz, errors=errors)
+    return simulate_session(spec, seed=seed, rate_hz=rate_hz, errors=errors, kinematics=kinematics)
 
 
 def _lowpass(x: np.ndarray, fs: float, fc: float) -> np.ndarray:
